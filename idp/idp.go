@@ -1,0 +1,138 @@
+package idp
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/handler/pkce"
+	"github.com/ory/fosite/storage"
+)
+
+// Domain errors. Stores translate driver errors into these; fosite storage methods return
+// fosite's own sentinels instead (see Store).
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("already exists")
+)
+
+// User is a person who can log in.
+type User struct {
+	ID            string    `json:"id"`
+	Email         string    `json:"email"`
+	EmailVerified bool      `json:"email_verified"`
+	Name          string    `json:"name,omitempty"`
+	PasswordHash  string    `json:"-"`
+	Disabled      bool      `json:"disabled"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+// LoginSession is a server-side login, reached through an opaque cookie. Only the SHA-256 of the
+// cookie value is stored (IDHash).
+type LoginSession struct {
+	IDHash     string
+	UserID     string
+	AuthTime   time.Time
+	AMR        []string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time // absolute end; the idle timeout is applied to LastSeenAt
+}
+
+// Consent records the scopes and audiences a user granted a client.
+type Consent struct {
+	UserID    string
+	ClientID  string
+	Scopes    []string
+	Audiences []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Signing key states. A key is published in JWKS in every state; only the active key signs.
+const (
+	KeyNext    = "next"    // published, not yet signing: resource servers learn it first
+	KeyActive  = "active"  // signs new tokens (one per algorithm)
+	KeyRetired = "retired" // published until ExpiresAt so tokens it signed still verify
+)
+
+// SigningKey is a JWT signing key. PrivateEnc is the private key (PKCS #8 DER) encrypted under
+// the server secret; PublicJWK the public JWK as JSON.
+type SigningKey struct {
+	KID         string
+	Alg         string
+	State       string
+	PublicJWK   []byte
+	PrivateEnc  []byte
+	CreatedAt   time.Time
+	ActivatedAt time.Time
+	RetiredAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// Store is everything the provider persists. idp/sqlstore implements it on SQLite and
+// PostgreSQL; idp/storetest is the conformance suite every implementation must pass.
+//
+// The fosite storage methods follow fosite's error contract (storage/memory.go):
+// fosite.ErrNotFound for unknown signatures, fosite.ErrInvalidatedAuthorizeCode together with the
+// stored request for a used code, and fosite.ErrInactiveToken together with the stored request for
+// a rotated or revoked refresh token. Every method uses the transaction that BeginTX put in ctx,
+// when there is one.
+type Store interface {
+	fosite.ClientManager
+	oauth2.CoreStorage
+	oauth2.TokenRevocationStorage
+	openid.OpenIDConnectRequestStorage
+	pkce.PKCERequestStorage
+	fosite.PARStorage
+	storage.Transactional // fosite carries the transaction in ctx
+
+	// CreateClient stores a new client; ErrConflict if the ID is taken.
+	CreateClient(ctx context.Context, c *Client) error
+	// GetClientByID returns the client, disabled or not; ErrNotFound if there is none.
+	GetClientByID(ctx context.Context, id string) (*Client, error)
+	ListClients(ctx context.Context) ([]*Client, error)
+	// UpdateClient reads the client, applies fn and writes the result atomically.
+	UpdateClient(ctx context.Context, id string, fn func(c *Client) error) error
+	// DeleteClient removes the client and, through foreign keys, its tokens and consents.
+	DeleteClient(ctx context.Context, id string) error
+
+	// CreateUser stores a new user; ErrConflict if the email is taken (case-insensitively).
+	CreateUser(ctx context.Context, u *User) error
+	GetUser(ctx context.Context, id string) (*User, error)
+	// GetUserByEmail finds a user by email, compared after NormalizeEmail.
+	GetUserByEmail(ctx context.Context, email string) (*User, error)
+	ListUsers(ctx context.Context) ([]*User, error)
+	UpdateUser(ctx context.Context, id string, fn func(u *User) error) error
+
+	CreateLoginSession(ctx context.Context, s *LoginSession) error
+	GetLoginSession(ctx context.Context, idHash string) (*LoginSession, error)
+	// TouchLoginSession sets LastSeenAt.
+	TouchLoginSession(ctx context.Context, idHash string, at time.Time) error
+	DeleteLoginSession(ctx context.Context, idHash string) error
+	// DeleteUserLoginSessions ends every login session of a user.
+	DeleteUserLoginSessions(ctx context.Context, userID string) error
+
+	// GetConsent returns ErrNotFound when the user never consented to the client.
+	GetConsent(ctx context.Context, userID, clientID string) (*Consent, error)
+	// SaveConsent creates or replaces the consent of c.UserID to c.ClientID.
+	SaveConsent(ctx context.Context, c *Consent) error
+	DeleteConsent(ctx context.Context, userID, clientID string) error
+
+	CreateSigningKey(ctx context.Context, k *SigningKey) error
+	// ListSigningKeys returns every stored key, newest first.
+	ListSigningKeys(ctx context.Context) ([]*SigningKey, error)
+	UpdateSigningKey(ctx context.Context, kid string, fn func(k *SigningKey) error) error
+	DeleteSigningKey(ctx context.Context, kid string) error
+
+	// RevokeSubjectTokens deactivates every refresh token and deletes every access token issued
+	// to a subject (password change, account disabled).
+	RevokeSubjectTokens(ctx context.Context, subject string) error
+	// DeleteExpired removes tokens, codes, sessions, used JTIs and retired keys whose
+	// expiry is before the given time, and returns how many rows went.
+	DeleteExpired(ctx context.Context, before time.Time) (n int64, err error)
+}

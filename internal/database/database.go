@@ -1,0 +1,158 @@
+// Package database opens the SQL databases Gatehouse runs on and hides the two dialects'
+// differences that matter to the stores: placeholders (through sqlx.Rebind) and the error that
+// a unique constraint raises. It is the only importer of lib/pq and the SQLite driver.
+//
+// URLs:
+//
+//	postgres://user:pass@host:5432/db?sslmode=disable   PostgreSQL through lib/pq
+//	sqlite:PATH                                         SQLite (modernc.org/sqlite, pure Go)
+//	sqlite::memory:                                     an in-memory SQLite database (tests)
+package database
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Dialect names the SQL dialect of a database.
+type Dialect string
+
+// The dialects Gatehouse supports.
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// DefaultURL is the embedded default: a SQLite file in the working directory.
+const DefaultURL = "sqlite:gatehouse.db"
+
+// DB is an open database and its dialect.
+type DB struct {
+	*sqlx.DB
+	Dialect Dialect
+	// Path is the file of a SQLite database ("" for PostgreSQL and in-memory SQLite).
+	Path string
+}
+
+func init() {
+	// sqlx picks the placeholder style by driver name; modernc registers "sqlite".
+	sqlx.BindDriver("sqlite", sqlx.QUESTION)
+}
+
+// Open opens and pings the database named by rawURL.
+func Open(ctx context.Context, rawURL string) (*DB, error) {
+	dialect, dsn, path, err := parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	var db *sqlx.DB
+	switch dialect {
+	case Postgres:
+		db, err = sqlx.Open("postgres", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		db.SetMaxOpenConns(32)
+		db.SetMaxIdleConns(32)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+	case SQLite:
+		db, err = sqlx.Open("sqlite", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		if path == "" {
+			// Every connection to ":memory:" is its own database: keep exactly one.
+			db.SetMaxOpenConns(1)
+		} else {
+			// WAL allows one writer and many readers; writers wait on busy_timeout.
+			db.SetMaxOpenConns(8)
+			db.SetMaxIdleConns(8)
+		}
+		db.SetConnMaxIdleTime(0)
+		db.SetConnMaxLifetime(0)
+	}
+	// sqlx binds by driver name; both drivers are registered under the dialect name.
+	db = sqlx.NewDb(db.DB, string(dialect))
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
+	}
+	return &DB{DB: db, Dialect: dialect, Path: path}, nil
+}
+
+// parse turns a Gatehouse database URL into a driver name and DSN.
+func parse(rawURL string) (dialect Dialect, dsn, path string, err error) {
+	switch {
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		if _, err := url.Parse(rawURL); err != nil {
+			return "", "", "", fmt.Errorf("database URL: %w", err)
+		}
+		return Postgres, rawURL, "", nil
+	case strings.HasPrefix(rawURL, "sqlite:"):
+		path = strings.TrimPrefix(rawURL, "sqlite:")
+		path = strings.TrimPrefix(path, "//")
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			return "", "", "", fmt.Errorf("database URL %q: sqlite URLs take no options", rawURL)
+		}
+		if path == "" {
+			return "", "", "", fmt.Errorf("database URL %q: sqlite needs a file path (sqlite:gatehouse.db)", rawURL)
+		}
+		pragmas := "_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_txlock=immediate"
+		if path == ":memory:" {
+			return SQLite, "file::memory:?" + pragmas, "", nil
+		}
+		pragmas += "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+		return SQLite, "file:" + path + "?" + pragmas, path, nil
+	default:
+		return "", "", "", fmt.Errorf("database URL %q: want postgres://… or sqlite:PATH", redact(rawURL))
+	}
+}
+
+// redact hides a password in a URL so it can be shown in an error.
+func redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil {
+		return rawURL
+	}
+	return u.Redacted()
+}
+
+// IsUniqueViolation reports whether err is a unique or primary-key constraint failure.
+func IsUniqueViolation(err error) bool {
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		return pqErr.Code == "23505"
+	}
+	var sqErr *sqlite.Error
+	if errors.As(err, &sqErr) {
+		c := sqErr.Code()
+		return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// IsSerializationFailure reports whether err is a transaction conflict that a retry may fix
+// (PostgreSQL serialization failure or deadlock, SQLite busy or locked).
+func IsSerializationFailure(err error) bool {
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		return pqErr.Code == "40001" || pqErr.Code == "40P01"
+	}
+	var sqErr *sqlite.Error
+	if errors.As(err, &sqErr) {
+		c := sqErr.Code() & 0xff
+		return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
+	}
+	return false
+}
