@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-id/gatehouse/idp"
+	"github.com/gatehouse-id/gatehouse/idp/sqlstore"
+	"github.com/gatehouse-id/gatehouse/internal/database"
+)
+
+// serveConfig is everything `gatehouse serve` reads.
+type serveConfig struct {
+	issuer          string
+	idpAddr         string
+	resourceAddr    string
+	migrate         bool
+	production      bool
+	accessLifespan  time.Duration
+	accessAlg       string
+	refreshGrace    time.Duration
+	trustedProxies  []string
+	logFormat       string
+	logLevel        string
+	shutdownTimeout time.Duration
+}
+
+func newServeCmd(e *env, g *globals) *cobra.Command {
+	c := &serveConfig{}
+	cmd := &cobra.Command{
+		Use:   "serve [idp]",
+		Short: "Run the identity provider",
+		Long: `Run the identity provider. With no argument, everything Gatehouse serves runs in one
+process; "serve idp" runs only the provider. On first start the database is migrated and signing
+keys are created.`,
+		Args:      cobra.MatchAll(cobra.MaximumNArgs(1), cobra.OnlyValidArgs),
+		ValidArgs: []string{"idp"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return serve(cmd.Context(), e, g, c)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&c.issuer, "issuer", "http://localhost:8080", "the provider's public URL, exactly as in iss (GATEHOUSE_ISSUER)")
+	f.StringVar(&c.idpAddr, "idp-addr", "127.0.0.1:8080", "listen address of the provider (GATEHOUSE_IDP_ADDR)")
+	f.StringVar(&c.resourceAddr, "resource-addr", "127.0.0.1:8090", "listen address of the resource API (GATEHOUSE_RESOURCE_ADDR)")
+	f.BoolVar(&c.migrate, "migrate", true, "apply database migrations on start (GATEHOUSE_MIGRATE)")
+	f.BoolVar(&c.production, "production", false, "refuse unsafe settings instead of warning (GATEHOUSE_PRODUCTION)")
+	f.DurationVar(&c.accessLifespan, "access-token-lifespan", 10*time.Minute, "lifetime of access tokens (GATEHOUSE_ACCESS_TOKEN_LIFESPAN)")
+	f.StringVar(&c.accessAlg, "access-token-alg", idp.ES256, "access-token signing algorithm: ES256 or RS256 (GATEHOUSE_ACCESS_TOKEN_ALG)")
+	f.DurationVar(&c.refreshGrace, "refresh-grace", 10*time.Second, "how long a rotated refresh token may be replayed without revoking its grant (GATEHOUSE_REFRESH_GRACE)")
+	f.StringSliceVar(&c.trustedProxies, "trusted-proxies", nil, "CIDRs of reverse proxies whose X-Forwarded-For is believed (GATEHOUSE_TRUSTED_PROXIES)")
+	f.StringVar(&c.logFormat, "log-format", "auto", "log format: auto, text or json (GATEHOUSE_LOG_FORMAT)")
+	f.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error (GATEHOUSE_LOG_LEVEL)")
+	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long SIGTERM waits for in-flight requests (GATEHOUSE_SHUTDOWN_TIMEOUT)")
+	return cmd
+}
+
+// checkProduction lists the settings that are unsafe for production.
+func checkProduction(c *serveConfig, generatedSecret bool) []string {
+	var warns []string
+	if generatedSecret {
+		warns = append(warns, "GATEHOUSE_SECRET is not set (a generated secret file is used)")
+	}
+	if u, err := url.Parse(c.issuer); err == nil && u.Scheme == "http" {
+		host := u.Hostname()
+		if ip, err := netip.ParseAddr(host); !(host == "localhost" || (err == nil && ip.IsLoopback())) {
+			warns = append(warns, fmt.Sprintf("issuer %s uses http on a public address; use https", c.issuer))
+		}
+	}
+	return warns
+}
+
+func parseProxies(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("GATEHOUSE_TRUSTED_PROXIES: %q is not a CIDR or address", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+func serve(ctx context.Context, e *env, g *globals, c *serveConfig) error {
+	log, err := newLogger(e.stderr, c.logFormat, c.logLevel)
+	if err != nil {
+		return err
+	}
+	proxies, err := parseProxies(c.trustedProxies)
+	if err != nil {
+		return err
+	}
+	db, store, err := openStore(ctx, g, c.migrate, sqlstore.WithRefreshGrace(c.refreshGrace))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	srv, keys, generated, err := newIDPServer(ctx, g, c, db, store, log, proxies)
+	if err != nil {
+		return err
+	}
+	for _, w := range checkProduction(c, generated) {
+		if c.production {
+			return fmt.Errorf("--production: %s", w)
+		}
+		log.Warn("unsafe for production: " + w)
+	}
+
+	ln, err := net.Listen("tcp", c.idpAddr)
+	if err != nil {
+		return fmt.Errorf("GATEHOUSE_IDP_ADDR: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go keys.Run(ctx)
+	go cleanup(ctx, store, log)
+
+	fmt.Fprintf(e.stdout, `Gatehouse is running.
+  issuer:    %s  (listening on %s, database %s)
+  discovery: %s/.well-known/openid-configuration
+Next: create a user and a client in another terminal, for example
+  gatehouse users create --email you@example.com --password-stdin
+  gatehouse clients create --name demo --public --first-party --redirect-uri http://127.0.0.1:9999/callback
+`, c.issuer, ln.Addr(), redactDB(g.database), c.issuer)
+
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return serveUntilDone(ctx, hs, ln, c.shutdownTimeout, log)
+}
+
+// newIDPServer builds the provider on an open store.
+func newIDPServer(ctx context.Context, g *globals, c *serveConfig, db *database.DB, store *sqlstore.Store, log *slog.Logger, proxies []netip.Prefix) (*idp.Server, *idp.Keys, bool, error) {
+	secrets, generated, err := loadSecrets(g, db, log)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	sealer, err := idp.NewSealer(secrets)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("GATEHOUSE_SECRET: %w", err)
+	}
+	cfg := idp.Config{
+		Issuer: c.issuer, Secrets: secrets, AccessTokenAlg: c.accessAlg,
+		AccessTokenLifespan: c.accessLifespan,
+	}.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, false, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	keys := idp.NewKeys(store, sealer, idp.KeysConfig{
+		AccessTokenAlg: cfg.AccessTokenAlg,
+		RetireAfter:    max(cfg.IDTokenLifespan, cfg.AccessTokenLifespan) + time.Hour,
+		ReloadInterval: 10 * time.Second,
+	}, log)
+	if err := keys.Init(ctx); err != nil {
+		return nil, nil, false, err
+	}
+	srv, err := idp.NewServer(cfg, idp.Deps{
+		Store: store, Keys: keys, Hasher: idp.NewPasswordHasher(idp.DefaultArgon2, 0, 0),
+		Log: log, TrustedProxies: proxies,
+	})
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return srv, keys, generated, nil
+}
+
+// serveUntilDone serves until ctx ends, then drains in-flight requests (SIGTERM).
+func serveUntilDone(ctx context.Context, hs *http.Server, ln net.Listener, timeout time.Duration, log *slog.Logger) error {
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining requests", "timeout", timeout)
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// cleanup deletes expired tokens, codes and sessions every ten minutes.
+func cleanup(ctx context.Context, store *sqlstore.Store, log *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := store.DeleteExpired(ctx, time.Now())
+			if err != nil && ctx.Err() == nil {
+				log.Error("delete expired rows", "err", err)
+			} else if n > 0 {
+				log.Info("deleted expired rows", "rows", n)
+			}
+		}
+	}
+}
+
+func redactDB(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return raw
+}

@@ -1,0 +1,361 @@
+package idp
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+)
+
+// singleParams may appear at most once in an authorization or token request (RFC 6749 §3.1,
+// §3.2: "MUST NOT be included more than once"; AUTHZ-06).
+var singleParams = []string{
+	"response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "prompt", "max_age",
+	"code_challenge", "code_challenge_method", "request_uri", "request", "response_mode", "login_hint",
+	"id_token_hint", "grant_type", "code", "code_verifier", "refresh_token", "client_secret",
+	"client_assertion", "client_assertion_type", "token", "token_type_hint",
+}
+
+// duplicateParam returns the first parameter of form that appears more than once.
+func duplicateParam(form url.Values) string {
+	for _, p := range singleParams {
+		if len(form[p]) > 1 {
+			return p
+		}
+	}
+	return ""
+}
+
+// issWriter adds the RFC 9207 iss parameter to every redirect the authorization endpoint sends
+// to a client, success or error (AUTHZ-10).
+type issWriter struct {
+	http.ResponseWriter
+	iss string
+}
+
+func (w *issWriter) WriteHeader(code int) {
+	if code == http.StatusFound || code == http.StatusSeeOther {
+		if loc := w.Header().Get("Location"); loc != "" {
+			if u, err := url.Parse(loc); err == nil && u.IsAbs() {
+				q := u.Query()
+				if q.Get("iss") == "" {
+					q.Set("iss", w.iss)
+					u.RawQuery = q.Encode()
+					w.Header().Set("Location", u.String())
+				}
+			}
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// handleAuthorize is the authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2). It validates
+// the request through fosite, sends the browser to /login when there is no suitable session,
+// shows the consent page when the client is third-party and the user has not consented to
+// these scopes, and then issues the code.
+func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	w.Header().Set("Cache-Control", "no-store")
+	if err := r.ParseForm(); err != nil {
+		s.renderError(w, r, http.StatusBadRequest, "Invalid request", "The authorization request could not be read.", "invalid_request")
+		return
+	}
+	if p := duplicateParam(r.Form); p != "" {
+		s.renderError(w, r, http.StatusBadRequest, "Invalid request", "The parameter "+p+" appears more than once.", "invalid_request")
+		return
+	}
+	ar, err := s.oauth.NewAuthorizeRequest(ctx, r)
+	if err != nil {
+		s.writeAuthorizeError(w, r, ar, err)
+		return
+	}
+	if r.Form.Get("request") != "" {
+		// Request objects are not supported and never silently ignored (CONF-19, AUTHZ-12).
+		s.writeAuthorizeError(w, r, ar, fosite.ErrRequestNotSupported)
+		return
+	}
+	client, ok := ar.GetClient().(*Client)
+	if !ok {
+		s.serverError(w, r, errors.New("authorize: client of unexpected type"))
+		return
+	}
+	returnTo := authorizeReturnTo(ar)
+	prompt := fosite.RemoveEmpty(strings.Split(ar.GetRequestForm().Get("prompt"), " "))
+
+	// Authentication.
+	ls, user := s.currentSession(ctx, r)
+	needLogin := ls == nil || slices.Contains(prompt, "login") || slices.Contains(prompt, "select_account")
+	if ls != nil && !needLogin {
+		if maxAge := ar.GetRequestForm().Get("max_age"); maxAge != "" {
+			n, err := strconv.ParseInt(maxAge, 10, 64)
+			if err != nil || n < 0 {
+				s.writeAuthorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("max_age must be a non-negative integer."))
+				return
+			}
+			needLogin = time.Since(ls.AuthTime) > time.Duration(n)*time.Second
+		}
+	}
+	if needLogin {
+		if slices.Contains(prompt, "none") {
+			s.writeAuthorizeError(w, r, ar, fosite.ErrLoginRequired)
+			return
+		}
+		q := url.Values{"return_to": {returnTo}}
+		if hint := ar.GetRequestForm().Get("login_hint"); hint != "" {
+			q.Set("login_hint", hint)
+		}
+		http.Redirect(w, r, "/login?"+q.Encode(), http.StatusSeeOther)
+		return
+	}
+
+	// Scopes were checked against the client's by fosite; audiences too.
+	scopes := []string(ar.GetRequestedScopes())
+	audiences := []string(ar.GetRequestedAudience())
+	if len(audiences) == 0 {
+		audiences = s.defaultAudience(client)
+	}
+
+	// Consent (CO-01, CO-03): first-party clients skip it; others need a stored consent that
+	// covers every requested scope and audience, unless prompt=consent asks again.
+	if !client.FirstParty {
+		consented := false
+		if !slices.Contains(prompt, "consent") {
+			c, err := s.store.GetConsent(ctx, user.ID, client.ID)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				s.serverError(w, r, err)
+				return
+			}
+			consented = c != nil && containsAll(c.Scopes, scopes) && containsAll(c.Audiences, audiences)
+		}
+		if !consented {
+			if slices.Contains(prompt, "none") {
+				s.writeAuthorizeError(w, r, ar, fosite.ErrConsentRequired)
+				return
+			}
+			s.renderConsent(w, r, ls, user, client, ar, scopes, audiences, returnTo)
+			return
+		}
+	}
+
+	for _, sc := range scopes {
+		ar.GrantScope(sc)
+	}
+	for _, a := range audiences {
+		ar.GrantAudience(a)
+	}
+	sess := s.newUserSession(client, user, ls, ar)
+	resp, err := s.oauth.NewAuthorizeResponse(ctx, ar, sess)
+	if err != nil {
+		s.writeAuthorizeError(w, r, ar, err)
+		return
+	}
+	s.oauth.WriteAuthorizeResponse(ctx, &issWriter{w, s.cfg.Issuer}, ar, resp)
+}
+
+// writeAuthorizeError redirects errors to the client when its redirect URI was validated, and
+// otherwise shows an error page: never a redirect to an unvalidated URI (CONF-15, AUTHZ-01,
+// AUTHZ-03).
+func (s *Server) writeAuthorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.CodeField >= 500 {
+		s.log.Error("authorize", "err", err, "debug", rfc.DebugField)
+	}
+	if ar == nil || !ar.IsRedirectURIValid() {
+		s.renderError(w, r, rfc.CodeField, "Authorization failed", rfc.GetDescription(), rfc.ErrorField)
+		return
+	}
+	s.oauth.WriteAuthorizeError(r.Context(), &issWriter{w, s.cfg.Issuer}, ar, err)
+}
+
+// authorizeReturnTo is the relative URL that repeats this authorization request after login or
+// consent. For a pushed request (PAR), whose request_uri is single use, it carries the pushed
+// parameters themselves.
+func authorizeReturnTo(ar fosite.AuthorizeRequester) string {
+	q := url.Values{}
+	for k, v := range ar.GetRequestForm() {
+		if k == "request_uri" || k == "csrf_token" {
+			continue
+		}
+		q[k] = v
+	}
+	return authorizePath + "?" + q.Encode()
+}
+
+// defaultAudience is the client's registered audiences, or the issuer itself (whose userinfo is
+// the one resource every token may call), so that aud is never empty (RFC 9068 §3, RS-04).
+func (s *Server) defaultAudience(c *Client) []string {
+	if len(c.Audiences) > 0 {
+		return c.Audiences
+	}
+	return []string{s.cfg.Issuer}
+}
+
+// newUserSession builds the fosite session for a user's grant: ID-token claims per OIDC Core
+// §2 and §5.4, the access token's client_id, and the grant's absolute end (RT-04).
+func (s *Server) newUserSession(c *Client, u *User, ls *LoginSession, ar fosite.AuthorizeRequester) *Session {
+	now := time.Now().UTC()
+	claims := &jwt.IDTokenClaims{
+		Subject:                         u.ID,
+		Issuer:                          s.cfg.Issuer,
+		AuthTime:                        ls.AuthTime.UTC().Truncate(time.Second),
+		RequestedAt:                     now,
+		AuthenticationMethodsReferences: ls.AMR,
+		Extra:                           userClaims(u, ar.GetGrantedScopes()),
+	}
+	sess := &Session{
+		DefaultSession: &openid.DefaultSession{Claims: claims, Headers: &jwt.Headers{}, Subject: u.ID, Username: u.Email},
+		ClientID:       c.ID,
+	}
+	grant := s.cfg.GrantLifespan
+	if c.RefreshTokenLifespan > 0 {
+		grant = c.RefreshTokenLifespan
+	}
+	sess.GrantExpiresAt = now.Add(grant)
+	return sess
+}
+
+// userClaims returns the claims of the standard scopes the grant includes (OIDC Core §5.4).
+func userClaims(u *User, scopes fosite.Arguments) map[string]any {
+	m := map[string]any{}
+	if scopes.Has("email") {
+		m["email"] = u.Email
+		m["email_verified"] = u.EmailVerified
+	}
+	if scopes.Has("profile") {
+		if u.Name != "" {
+			m["name"] = u.Name
+		}
+		m["updated_at"] = u.UpdatedAt.Unix()
+	}
+	return m
+}
+
+func containsAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// renderConsent shows the consent page. Its challenge binds the decision to this login session
+// and this exact request, for a few minutes (CO-02).
+func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, ls *LoginSession, u *User, c *Client, ar fosite.AuthorizeRequester, scopes, audiences []string, returnTo string) {
+	type scopeView struct{ Name, Description string }
+	var views []scopeView
+	for _, sc := range scopes {
+		views = append(views, scopeView{sc, scopeDescription(sc)})
+	}
+	s.render(w, r, http.StatusOK, "consent.html", map[string]any{
+		"Title": "Allow access?", "ClientName": c.Name, "UserEmail": u.Email,
+		"Scopes": views, "Audiences": audiences, "RedirectHost": ar.GetRedirectURI().Host,
+		"CSRF": s.csrfToken(w, r), "ReturnTo": returnTo,
+		"Challenge": s.sign(10*time.Minute, "consent", ls.IDHash, returnTo),
+	})
+}
+
+func scopeDescription(scope string) string {
+	switch scope {
+	case "openid":
+		return "know who you are"
+	case "profile":
+		return "see your name"
+	case "email":
+		return "see your email address"
+	case "offline_access":
+		return "keep access while you are away"
+	default:
+		return "the permission “" + scope + "”"
+	}
+}
+
+// handleConsent records the user's decision (CO-01, CO-04) and resumes the authorization.
+func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := r.ParseForm(); err != nil || !s.checkCSRF(r) {
+		s.renderError(w, r, http.StatusForbidden, "Form expired", "The consent form was not sent from this site, or it expired. Start again from the application.", "csrf")
+		return
+	}
+	ls, user := s.currentSession(ctx, r)
+	returnTo := r.PostForm.Get("return_to")
+	if ls == nil || safeReturnTo(returnTo) != returnTo || !s.verify(r.PostForm.Get("challenge"), "consent", ls.IDHash, returnTo) {
+		s.renderError(w, r, http.StatusForbidden, "Consent expired", "This consent request is not valid for your session. Start again from the application.", "invalid_request")
+		return
+	}
+	ar, err := s.reparseAuthorize(ctx, returnTo)
+	if err != nil {
+		s.writeAuthorizeError(w, r, ar, err)
+		return
+	}
+	if r.PostForm.Get("decision") != "allow" {
+		s.writeAuthorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
+		return
+	}
+	client := ar.GetClient().(*Client)
+	audiences := []string(ar.GetRequestedAudience())
+	if len(audiences) == 0 {
+		audiences = s.defaultAudience(client)
+	}
+	scopes := []string(ar.GetRequestedScopes())
+	if old, err := s.store.GetConsent(ctx, user.ID, client.ID); err == nil {
+		scopes = union(old.Scopes, scopes)
+		audiences = union(old.Audiences, audiences)
+	}
+	now := time.Now()
+	if err := s.store.SaveConsent(ctx, &Consent{UserID: user.ID, ClientID: client.ID, Scopes: scopes, Audiences: audiences, CreatedAt: now, UpdatedAt: now}); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	// Consent given: do not ask again on the way back.
+	http.Redirect(w, r, withoutPrompt(returnTo, "consent"), http.StatusSeeOther)
+}
+
+// reparseAuthorize validates a stored authorize URL through fosite again.
+func (s *Server) reparseAuthorize(ctx context.Context, returnTo string) (fosite.AuthorizeRequester, error) {
+	u, _ := url.Parse(returnTo)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.RequestURI(), nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.oauth.NewAuthorizeRequest(ctx, req)
+}
+
+func withoutPrompt(returnTo, value string) string {
+	u, err := url.Parse(returnTo)
+	if err != nil {
+		return returnTo
+	}
+	q := u.Query()
+	var keep []string
+	for _, v := range strings.Fields(q.Get("prompt")) {
+		if v != value {
+			keep = append(keep, v)
+		}
+	}
+	if len(keep) == 0 {
+		q.Del("prompt")
+	} else {
+		q.Set("prompt", strings.Join(keep, " "))
+	}
+	u.RawQuery = q.Encode()
+	return u.RequestURI()
+}
+
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, v := range b {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}

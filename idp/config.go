@@ -1,0 +1,106 @@
+package idp
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config is the provider's configuration. cmd/gatehouse fills it from flags and the environment;
+// Validate reports every problem at once.
+type Config struct {
+	// Issuer is the provider's URL, exactly as it appears in iss (no trailing slash).
+	Issuer string
+	// Secrets are the server secrets, newest first: the first derives the HMAC key for codes and
+	// refresh tokens and encrypts new signing keys; the rest still verify and decrypt.
+	Secrets [][]byte
+	// AccessTokenAlg signs access tokens: ES256 (default) or RS256. ID tokens are always RS256.
+	AccessTokenAlg string
+
+	AccessTokenLifespan   time.Duration // default 10 min
+	IDTokenLifespan       time.Duration // default 1 h
+	AuthorizeCodeLifespan time.Duration // default 5 min; at most 10 (TOKEN-03)
+	// RefreshTokenIdle is how long a refresh token lives unused (RT-05); each rotation starts a
+	// new one. Default 14 days.
+	RefreshTokenIdle time.Duration
+	// GrantLifespan is the absolute lifetime of a grant's refresh tokens, counted from the
+	// authorization (RT-04), unless the client sets its own. Default 30 days.
+	GrantLifespan time.Duration
+
+	SessionIdleTimeout     time.Duration // default 12 h
+	SessionAbsoluteTimeout time.Duration // default 7 days
+
+	// Debug sends fosite's error_debug to clients. Tests only; never in production (SE-09).
+	Debug bool
+}
+
+// WithDefaults returns the configuration with every zero duration set to its default.
+func (c Config) WithDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.AccessTokenLifespan, 10*time.Minute)
+	def(&c.IDTokenLifespan, time.Hour)
+	def(&c.AuthorizeCodeLifespan, 5*time.Minute)
+	def(&c.RefreshTokenIdle, 14*24*time.Hour)
+	def(&c.GrantLifespan, 30*24*time.Hour)
+	def(&c.SessionIdleTimeout, 12*time.Hour)
+	def(&c.SessionAbsoluteTimeout, 7*24*time.Hour)
+	if c.AccessTokenAlg == "" {
+		c.AccessTokenAlg = ES256
+	}
+	c.Issuer = strings.TrimSuffix(c.Issuer, "/")
+	return c
+}
+
+// Validate reports every problem with the configuration, naming the setting.
+func (c Config) Validate() error {
+	var errs []error
+	u, err := url.Parse(c.Issuer)
+	switch {
+	case c.Issuer == "":
+		errs = append(errs, errors.New("issuer: required"))
+	case err != nil || !u.IsAbs() || u.Host == "":
+		errs = append(errs, fmt.Errorf("issuer %q: must be an absolute URL", c.Issuer))
+	case u.Scheme != "https" && u.Scheme != "http":
+		errs = append(errs, fmt.Errorf("issuer %q: scheme must be https (or http for local use)", c.Issuer))
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		errs = append(errs, fmt.Errorf("issuer %q: must not have a query, fragment or user info (OIDC Discovery §3)", c.Issuer))
+	}
+	if len(c.Secrets) == 0 {
+		errs = append(errs, errors.New("secret: required"))
+	}
+	for i, s := range c.Secrets {
+		if len(s) < MinSecretLength {
+			errs = append(errs, fmt.Errorf("secret #%d: %d bytes, at least %d required", i+1, len(s), MinSecretLength))
+		}
+	}
+	if !slices.Contains(SupportedSigningAlgs, c.AccessTokenAlg) {
+		errs = append(errs, fmt.Errorf("access-token-alg %q: want one of %s", c.AccessTokenAlg, strings.Join(SupportedSigningAlgs, ", ")))
+	}
+	if c.AuthorizeCodeLifespan > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("authorize-code-lifespan %s: at most 10m (ASVS 10.4.3)", c.AuthorizeCodeLifespan))
+	}
+	for name, d := range map[string]time.Duration{
+		"access-token-lifespan": c.AccessTokenLifespan, "id-token-lifespan": c.IDTokenLifespan,
+		"authorize-code-lifespan": c.AuthorizeCodeLifespan, "refresh-token-idle": c.RefreshTokenIdle,
+		"grant-lifespan": c.GrantLifespan, "session-idle-timeout": c.SessionIdleTimeout,
+		"session-absolute-timeout": c.SessionAbsoluteTimeout,
+	} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
+		}
+	}
+	if c.AccessTokenLifespan > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("access-token-lifespan %s: at most 24h; JWT access tokens cannot be recalled", c.AccessTokenLifespan))
+	}
+	return errors.Join(errs...)
+}
+
+// Secure reports whether the issuer is https, which turns on Secure and __Host- cookies and HSTS.
+func (c Config) Secure() bool { return strings.HasPrefix(c.Issuer, "https://") }

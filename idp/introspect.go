@@ -1,0 +1,66 @@
+package idp
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/ory/fosite"
+)
+
+// handleIntrospect is RFC 7662 introspection. Only confidential clients that authenticate with
+// their secret (HTTP Basic) may introspect; fosite would also accept any client or any valid
+// access token as a bearer, so those are refused here first (IR-01).
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	w.Header().Set("Cache-Control", "no-store")
+	if _, _, ok := r.BasicAuth(); !ok || !strings.HasPrefix(r.Header.Get("Authorization"), "Basic ") {
+		w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
+		s.oauth.WriteIntrospectionError(ctx, w, fosite.ErrRequestUnauthorized.WithHint("Introspection requires client authentication with HTTP Basic."))
+		return
+	}
+	resp, err := s.oauth.NewIntrospectionRequest(ctx, r, NewSession())
+	if err != nil {
+		rfc := fosite.ErrorToRFC6749Error(err)
+		if rfc.CodeField >= 500 {
+			s.log.Error("introspection", "err", err, "debug", rfc.DebugField)
+		}
+		s.oauth.WriteIntrospectionError(ctx, w, err)
+		return
+	}
+	s.oauth.WriteIntrospectionResponse(ctx, w, resp)
+}
+
+// handleRevoke is RFC 7009 revocation. fosite answers 200 for tokens of other clients and
+// revokes nothing (IR-05), and 503 when storage fails (VU-02).
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	w.Header().Set("Cache-Control", "no-store")
+	if r.URL.RawQuery != "" {
+		s.oauth.WriteRevocationResponse(ctx, w, fosite.ErrInvalidRequest.WithHint("Parameters belong in the body."))
+		return
+	}
+	err := s.oauth.NewRevocationRequest(ctx, r)
+	if err != nil {
+		if rfc := fosite.ErrorToRFC6749Error(err); rfc.CodeField >= 500 {
+			s.log.Error("revocation", "err", err, "debug", rfc.DebugField)
+		}
+	}
+	s.oauth.WriteRevocationResponse(ctx, w, err)
+}
+
+// handlePAR is RFC 9126 pushed authorization.
+func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	w.Header().Set("Cache-Control", "no-store")
+	ar, err := s.oauth.NewPushedAuthorizeRequest(ctx, r)
+	if err != nil {
+		s.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	resp, err := s.oauth.NewPushedAuthorizeResponse(ctx, ar, NewSession())
+	if err != nil {
+		s.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	s.oauth.WritePushedAuthorizeResponse(ctx, w, ar, resp)
+}

@@ -1,0 +1,162 @@
+package idp
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/web"
+)
+
+// invalidCredentials is the one message for every failed login, whether or not the account
+// exists or is disabled (AN-01).
+const invalidCredentials = "Invalid email or password."
+
+// currentSession returns the live login session and its user, or nil. Expired sessions (idle or
+// absolute timeout, SE-04) and sessions of disabled users count as none.
+func (s *Server) currentSession(ctx context.Context, r *http.Request) (*LoginSession, *User) {
+	c, err := r.Cookie(s.cookieName(sessionCookie))
+	if err != nil || c.Value == "" || len(c.Value) > 128 {
+		return nil, nil
+	}
+	ls, err := s.store.GetLoginSession(ctx, hashID(c.Value))
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			s.log.Error("get login session", "err", err, "request_id", web.GetRequestID(ctx))
+		}
+		return nil, nil
+	}
+	now := time.Now()
+	if now.After(ls.ExpiresAt) || now.Sub(ls.LastSeenAt) > s.cfg.SessionIdleTimeout {
+		return nil, nil
+	}
+	u, err := s.store.GetUser(ctx, ls.UserID)
+	if err != nil || u.Disabled {
+		return nil, nil
+	}
+	if now.Sub(ls.LastSeenAt) > time.Minute { // avoid a write on every request
+		if err := s.store.TouchLoginSession(ctx, ls.IDHash, now); err != nil {
+			s.log.Warn("touch login session", "err", err)
+		}
+	}
+	return ls, u
+}
+
+// startSession ends the browser's previous session and starts a new one with a fresh ID, so a
+// planted session ID never becomes an authenticated one (SE-02).
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *User) error {
+	ctx := r.Context()
+	if c, err := r.Cookie(s.cookieName(sessionCookie)); err == nil && c.Value != "" {
+		if err := s.store.DeleteLoginSession(ctx, hashID(c.Value)); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	id := randomToken(32)
+	now := time.Now()
+	if err := s.store.CreateLoginSession(ctx, &LoginSession{
+		IDHash: hashID(id), UserID: u.ID, AuthTime: now, AMR: []string{"pwd"},
+		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.SessionAbsoluteTimeout),
+	}); err != nil {
+		return err
+	}
+	s.setCookie(w, sessionCookie, id, 0, http.SameSiteLaxMode)
+	return nil
+}
+
+// endSession deletes the browser's session and its cookie.
+func (s *Server) endSession(w http.ResponseWriter, r *http.Request) error {
+	if c, err := r.Cookie(s.cookieName(sessionCookie)); err == nil && c.Value != "" {
+		if err := s.store.DeleteLoginSession(r.Context(), hashID(c.Value)); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	s.setCookie(w, sessionCookie, "", -1, http.SameSiteLaxMode)
+	return nil
+}
+
+func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
+	_, u := s.currentSession(r.Context(), r)
+	if u == nil {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	s.render(w, r, http.StatusOK, "message.html", map[string]any{
+		"Title": "Signed in", "Message": "You are signed in as " + u.Email + ".", "LoggedIn": true,
+	})
+}
+
+func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
+	s.renderLogin(w, r, http.StatusOK, safeReturnTo(r.URL.Query().Get("return_to")), r.URL.Query().Get("login_hint"), "")
+}
+
+func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, returnTo, email, msg string) {
+	if len(email) > 320 {
+		email = ""
+	}
+	s.render(w, r, status, "login.html", map[string]any{
+		"Title": "Sign in", "CSRF": s.csrfToken(w, r), "ReturnTo": returnTo, "Email": email, "Error": msg,
+	})
+}
+
+// handleLogin checks the password and starts a session. The response for an unknown email, a
+// wrong password and a disabled account is the same (AN-01), and an unknown email costs one
+// hash too (AN-02).
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := r.ParseForm(); err != nil {
+		s.renderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.", "invalid_request")
+		return
+	}
+	returnTo := safeReturnTo(r.PostForm.Get("return_to"))
+	if !s.checkCSRF(r) {
+		s.renderError(w, r, http.StatusForbidden, "Form expired", "The sign-in form was not sent from this site, or it expired. Go back and try again.", "csrf")
+		return
+	}
+	email, password := strings.TrimSpace(r.PostForm.Get("email")), r.PostForm.Get("password")
+	if email == "" || password == "" || len(email) > 320 || len(password) > 1024 {
+		s.renderLogin(w, r, http.StatusUnauthorized, returnTo, "", invalidCredentials)
+		return
+	}
+	u, err := s.store.GetUserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		s.serverError(w, r, err)
+		return
+	}
+	hash := ""
+	if u != nil {
+		hash = u.PasswordHash
+	}
+	ok, rehash, err := s.hasher.Verify(ctx, hash, password)
+	if errors.Is(err, ErrHasherBusy) {
+		w.Header().Set("Retry-After", "1")
+		s.renderError(w, r, http.StatusServiceUnavailable, "Busy", "Too many sign-ins at once. Try again in a moment.", "temporarily_unavailable")
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if !ok || u == nil || u.Disabled {
+		s.renderLogin(w, r, http.StatusUnauthorized, returnTo, "", invalidCredentials)
+		return
+	}
+	if rehash {
+		if h, err := s.hasher.Hash(ctx, password); err == nil {
+			_ = s.store.UpdateUser(ctx, u.ID, func(u *User) error { u.PasswordHash = h; return nil })
+		}
+	}
+	if err := s.startSession(w, r, u); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	// A fresh login satisfies prompt=login: drop it so the authorization does not loop.
+	http.Redirect(w, r, withoutPrompt(returnTo, "login"), http.StatusSeeOther) // 303: never re-POST (AUTHZ-11)
+}
+
+// serverError logs err with the request ID and shows a page without internals.
+func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("internal error", "err", err, "request_id", web.GetRequestID(r.Context()), "path", r.URL.Path)
+	s.renderError(w, r, http.StatusInternalServerError, "Something went wrong", "The server could not complete the request. Try again later.", "server_error")
+}

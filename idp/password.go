@@ -1,0 +1,140 @@
+package idp
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/text/unicode/norm"
+)
+
+// Argon2Params are argon2id cost parameters.
+type Argon2Params struct {
+	Memory  uint32 // KiB
+	Time    uint32
+	Threads uint8
+}
+
+// DefaultArgon2 follows the OWASP Password Storage Cheat Sheet: m=19 MiB, t=2, p=1.
+var DefaultArgon2 = Argon2Params{Memory: 19 * 1024, Time: 2, Threads: 1}
+
+// ErrHasherBusy is returned when every hashing slot is taken and the queue is full.
+var ErrHasherBusy = errors.New("password hashing is saturated")
+
+// PasswordHasher hashes and verifies passwords with argon2id, under a concurrency bound so that a
+// flood of logins cannot starve the rest of the server.
+type PasswordHasher struct {
+	params Argon2Params
+	slots  chan struct{}
+	queue  chan struct{}
+	dummy  string
+}
+
+// NewPasswordHasher returns a hasher running at most `workers` hashes at once (default: the
+// number of CPUs) with at most `queue` waiting (default 4 × workers).
+func NewPasswordHasher(p Argon2Params, workers, queue int) *PasswordHasher {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	if queue <= 0 {
+		queue = 4 * workers
+	}
+	h := &PasswordHasher{params: p, slots: make(chan struct{}, workers), queue: make(chan struct{}, queue+workers)}
+	h.dummy = h.hash([]byte("gatehouse dummy password for unknown users"))
+	return h
+}
+
+func (h *PasswordHasher) acquire(ctx context.Context) (func(), error) {
+	select {
+	case h.queue <- struct{}{}:
+	default:
+		return nil, ErrHasherBusy
+	}
+	select {
+	case h.slots <- struct{}{}:
+		return func() { <-h.slots; <-h.queue }, nil
+	case <-ctx.Done():
+		<-h.queue
+		return nil, ctx.Err()
+	}
+}
+
+// normalizePassword applies NFC (NIST SP 800-63B §3.1.1.2: normalize Unicode before hashing).
+func normalizePassword(pw string) []byte { return []byte(norm.NFC.String(pw)) }
+
+// Hash returns a PHC-format argon2id hash of the password.
+func (h *PasswordHasher) Hash(ctx context.Context, password string) (string, error) {
+	release, err := h.acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	return h.hash(normalizePassword(password)), nil
+}
+
+func (h *PasswordHasher) hash(pw []byte) string {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		panic(err)
+	}
+	p := h.params
+	key := argon2.IDKey(pw, salt, p.Time, p.Memory, p.Threads, 32)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+}
+
+// Verify reports whether password matches encoded (argon2id, or bcrypt for imported users) and
+// whether the hash should be replaced with one under the current parameters. An empty encoded
+// hash (unknown user) costs the same as a real one and never matches (AN-02).
+func (h *PasswordHasher) Verify(ctx context.Context, encoded, password string) (ok, rehash bool, err error) {
+	release, err := h.acquire(ctx)
+	if err != nil {
+		return false, false, err
+	}
+	defer release()
+	pw := normalizePassword(password)
+	if encoded == "" {
+		_, _ = h.verifyArgon2(h.dummy, pw)
+		return false, false, nil
+	}
+	if strings.HasPrefix(encoded, "$2a$") || strings.HasPrefix(encoded, "$2b$") || strings.HasPrefix(encoded, "$2y$") {
+		if len(pw) > 72 {
+			return false, false, nil // bcrypt would compare a truncation (AN-05)
+		}
+		return bcrypt.CompareHashAndPassword([]byte(encoded), pw) == nil, true, nil
+	}
+	ok, params := h.verifyArgon2(encoded, pw)
+	return ok, ok && params != h.params, nil
+}
+
+func (h *PasswordHasher) verifyArgon2(encoded string, pw []byte) (bool, Argon2Params) {
+	var p Argon2Params
+	var version int
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false, p
+	}
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return false, p
+	}
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
+		return false, p
+	}
+	if p.Memory > 1<<21 || p.Time > 64 || p.Threads == 0 { // refuse absurd costs from a bad row
+		return false, p
+	}
+	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
+	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(want) == 0 {
+		return false, p
+	}
+	got := argon2.IDKey(pw, salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1, p
+}

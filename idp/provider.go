@@ -1,0 +1,77 @@
+package idp
+
+import (
+	"crypto/sha512"
+	"hash"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+)
+
+// newProvider is the only place that calls fosite's compose package. It composes exactly the
+// handlers Gatehouse offers, never ComposeAllEnabled (SECURITY.md fact 1): authorization code,
+// refresh token, client credentials, PKCE, OpenID Connect (explicit flow and refresh),
+// introspection, revocation and PAR. No implicit, hybrid, password or jwt-bearer grant.
+func newProvider(cfg Config, store Store, keys *Keys) (fosite.OAuth2Provider, *fosite.Config) {
+	fc := &fosite.Config{
+		AccessTokenLifespan:   cfg.AccessTokenLifespan,
+		RefreshTokenLifespan:  cfg.RefreshTokenIdle,
+		AuthorizeCodeLifespan: cfg.AuthorizeCodeLifespan, // ≤ 10 min (TOKEN-03)
+		IDTokenLifespan:       cfg.IDTokenLifespan,
+		IDTokenIssuer:         cfg.Issuer,
+		AccessTokenIssuer:     cfg.Issuer,
+		TokenURL:              cfg.Issuer + "/oauth2/token",
+
+		// PKCE with S256 for every client (PKCE-01, PKCE-02, PKCE-03, PKCE-04).
+		EnforcePKCE:                    true,
+		EnforcePKCEForPublicClients:    true,
+		EnablePKCEPlainChallengeMethod: false,
+
+		// Exact matching of scopes and audiences; fosite's defaults are hierarchic and prefix based.
+		ScopeStrategy:            fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy: fosite.ExactAudienceMatchingStrategy,
+
+		JWTScopeClaimKey:           jwt.JWTScopeFieldString, // RFC 9068 §2.2.3: scope is a string
+		SendDebugMessagesToClients: cfg.Debug,               // off outside tests (SE-09)
+		ClientSecretsHasher:        SecretHasher{},          // SHA-256 + constant-time compare
+		MinParameterEntropy:        fosite.MinParameterEntropy,
+		TokenEntropy:               32, // 256-bit codes and refresh tokens (TOKEN-10)
+		GlobalSecret:               DeriveKey(cfg.Secrets[0], "hmac"),
+		HMACHasher:                 func() hash.Hash { return sha512.New512_256() },
+		RefreshTokenScopes:         []string{"offline_access"},
+		AllowedPromptValues:        []string{"login", "none", "consent", "select_account"},
+
+		PushedAuthorizeRequestURIPrefix: "urn:ietf:params:oauth:request_uri:",
+		PushedAuthorizeContextLifespan:  cfg.AuthorizeCodeLifespan,
+		RedirectSecureChecker:           fosite.IsRedirectURISecureStrict,
+	}
+	for _, s := range cfg.Secrets[1:] {
+		fc.RotatedGlobalSecrets = append(fc.RotatedGlobalSecrets, DeriveKey(s, "hmac"))
+	}
+
+	hmacStrategy := compose.NewOAuth2HMACStrategy(fc)
+	strategy := &compose.CommonStrategy{
+		CoreStrategy: &oauth2.DefaultJWTStrategy{
+			Signer:          keys.Signer(cfg.AccessTokenAlg),
+			HMACSHAStrategy: hmacStrategy,
+			Config:          fc,
+		},
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: keys.Signer(RS256), Config: fc},
+		Signer:                     keys.Signer(RS256),
+	}
+	p := compose.Compose(fc, store, strategy,
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2TokenRevocationFactory,
+		compose.OAuth2PKCEFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
+		compose.PushedAuthorizeHandlerFactory,
+	)
+	return p, fc
+}

@@ -1,0 +1,107 @@
+package idp
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/ory/fosite"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+//go:embed templates
+var templateFS embed.FS
+
+// Server is the identity provider's HTTP server.
+type Server struct {
+	cfg      Config
+	store    Store
+	keys     *Keys
+	hasher   *PasswordHasher
+	log      *slog.Logger
+	oauth    fosite.OAuth2Provider
+	fosite   *fosite.Config
+	pages    *template.Template
+	csrfKey  []byte // HMAC key for consent and logout challenges
+	handler  http.Handler
+	metrics  *prometheus.Registry
+	trusted  []netip.Prefix
+	discover []byte // the OpenID Provider metadata, built once
+	origins  atomic.Pointer[originCache]
+}
+
+// Deps are the server's collaborators, built by cmd/gatehouse.
+type Deps struct {
+	Store  Store
+	Keys   *Keys // initialized (Init called)
+	Hasher *PasswordHasher
+	Log    *slog.Logger
+	// Metrics is the registry /metrics serves; nil for a private one.
+	Metrics *prometheus.Registry
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+}
+
+// NewServer validates the configuration and builds the provider.
+func NewServer(cfg Config, d Deps) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Store == nil || d.Keys == nil || d.Hasher == nil || d.Log == nil {
+		return nil, errors.New("idp: store, keys, hasher and logger are required")
+	}
+	if !d.Keys.Ready() {
+		return nil, errors.New("idp: signing keys are not loaded")
+	}
+	pages, err := template.ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("parse templates: %w", err)
+	}
+	reg := d.Metrics
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	s := &Server{
+		cfg: cfg, store: d.Store, keys: d.Keys, hasher: d.Hasher, log: d.Log,
+		pages: pages, csrfKey: DeriveKey(cfg.Secrets[0], "challenge"),
+		metrics: reg, trusted: d.TrustedProxies,
+	}
+	s.oauth, s.fosite = newProvider(cfg, d.Store, d.Keys)
+	if s.discover, err = s.discoveryDocument(); err != nil {
+		return nil, err
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// ServeHTTP serves the provider.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Ready reports whether the database answers and keys are loaded.
+func (s *Server) Ready(ctx context.Context) error {
+	if !s.keys.Ready() {
+		return errors.New("signing keys not loaded")
+	}
+	_, err := s.store.GetClientByID(ctx, "\x00readiness-probe")
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("database: %w", err)
+	}
+	return nil
+}
+
+// randomToken returns n random bytes, base64url encoded.
+func randomToken(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return b64(b)
+}

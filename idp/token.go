@@ -1,0 +1,68 @@
+package idp
+
+import (
+	"net/http"
+
+	"github.com/ory/fosite"
+)
+
+// handleToken is the token endpoint (RFC 6749 §3.2): authorization code (with PKCE), refresh
+// token and client credentials. Errors are RFC 6749 §5.2 JSON from fosite.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess := NewSession()
+	// Nothing is read from the query string (TOKEN-09, TOKEN-06: secrets in the URI are refused).
+	if r.URL.RawQuery != "" {
+		s.oauth.WriteAccessError(ctx, w, fosite.NewAccessRequest(sess), fosite.ErrInvalidRequest.WithHint("Token requests carry their parameters in the body, not the query string."))
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		s.oauth.WriteAccessError(ctx, w, fosite.NewAccessRequest(sess), fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
+		return
+	}
+	if p := duplicateParam(r.PostForm); p != "" {
+		s.oauth.WriteAccessError(ctx, w, fosite.NewAccessRequest(sess), fosite.ErrInvalidRequest.WithHintf("The parameter %s appears more than once.", p))
+		return
+	}
+	ar, err := s.oauth.NewAccessRequest(ctx, r, sess)
+	if err != nil {
+		s.writeAccessError(w, r, ar, err)
+		return
+	}
+	if ar.GetGrantTypes().ExactOne("client_credentials") {
+		// RFC 6749 §4.4: the client acts on its own behalf; sub is the client (RFC 9068 §2.2).
+		client := ar.GetClient()
+		for _, sc := range ar.GetRequestedScopes() {
+			ar.GrantScope(sc)
+		}
+		aud := []string(ar.GetRequestedAudience())
+		if len(aud) == 0 {
+			if c, ok := client.(*Client); ok {
+				aud = s.defaultAudience(c)
+			}
+		}
+		for _, a := range aud {
+			ar.GrantAudience(a)
+		}
+		sess.Subject = client.GetID()
+		sess.ClientID = client.GetID()
+	}
+	resp, err := s.oauth.NewAccessResponse(ctx, ar)
+	if err != nil {
+		s.writeAccessError(w, r, ar, err)
+		return
+	}
+	s.oauth.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+func (s *Server) writeAccessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.CodeField >= 500 {
+		s.log.Error("token endpoint", "err", err, "debug", rfc.DebugField)
+	}
+	// RFC 6749 §5.2: a client that authenticated with the Authorization header gets a challenge.
+	if rfc.ErrorField == fosite.ErrInvalidClient.ErrorField && r.Header.Get("Authorization") != "" {
+		w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
+	}
+	s.oauth.WriteAccessError(r.Context(), w, ar, err)
+}
