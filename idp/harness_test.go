@@ -29,7 +29,7 @@ import (
 
 // harness is a provider served over real HTTP on a real database.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	store  *sqlstore.Store
 	keys   *idp.Keys
@@ -50,7 +50,7 @@ func withGrace(d time.Duration) harnessOpt {
 	return func(_ *idp.Config, o *[]sqlstore.Option) { *o = append(*o, sqlstore.WithRefreshGrace(d)) }
 }
 
-func newHarness(t *testing.T, db *database.DB, opts ...harnessOpt) *harness {
+func newHarness(t testing.TB, db *database.DB, opts ...harnessOpt) *harness {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	srv.Start()

@@ -1,6 +1,8 @@
 package idp
 
 import (
+	"context"
+	"errors"
 	"net/http"
 
 	"github.com/ory/fosite"
@@ -48,11 +50,30 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		sess.ClientID = client.GetID()
 	}
 	resp, err := s.oauth.NewAccessResponse(ctx, ar)
+	if errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
+		// A concurrent redemption of the same code won (fosite reports this as a server error):
+		// it is code reuse, so revoke what the code issued (TOKEN-04) and answer invalid_grant.
+		s.revokeGrant(ctx, ar.GetID())
+		err = fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
+	}
 	if err != nil {
 		s.writeAccessError(w, r, ar, err)
 		return
 	}
 	s.oauth.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// revokeGrant revokes every token of a grant (a fosite request ID).
+func (s *Server) revokeGrant(ctx context.Context, requestID string) {
+	if requestID == "" {
+		return
+	}
+	if err := s.store.RevokeRefreshToken(ctx, requestID); err != nil && !errors.Is(err, fosite.ErrNotFound) {
+		s.log.Error("revoke refresh tokens after code reuse", "err", err)
+	}
+	if err := s.store.RevokeAccessToken(ctx, requestID); err != nil && !errors.Is(err, fosite.ErrNotFound) {
+		s.log.Error("revoke access tokens after code reuse", "err", err)
+	}
 }
 
 func (s *Server) writeAccessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {

@@ -105,14 +105,11 @@ func Recover(log *slog.Logger) func(http.Handler) http.Handler {
 	}
 }
 
-// LimitBody caps request bodies at n bytes.
+// LimitBody caps request bodies at n bytes: reading past the cap fails, and each handler answers
+// that failure in its own protocol's error format.
 func LimitBody(n int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.ContentLength > n {
-				Problem(w, r, http.StatusRequestEntityTooLarge, "request body too large", fmt.Sprintf("the limit is %d bytes", n))
-				return
-			}
 			r.Body = http.MaxBytesReader(w, r.Body, n)
 			next.ServeHTTP(w, r)
 		})
