@@ -139,12 +139,22 @@ func signIn(t *testing.T, ctx context.Context, email, password string) *network.
 	if got := eval[string](t, ctx, `location.pathname`); got != "/login" {
 		t.Fatalf("signIn: on %s, want the login page", eval[string](t, ctx, `location.href`))
 	}
+	eval[chromedp.Void](t, ctx, `document.querySelector("#email").value = ""`) // login_hint may have filled it
 	return submit(t, ctx,
-		chromedp.SetValue(chromedp.ID("email"), ""),
 		chromedp.SendKeys(chromedp.ID("email"), email),
 		chromedp.SendKeys(chromedp.ID("password"), password),
 		chromedp.Click(chromedp.ID("login-submit")),
 	)
+}
+
+// click clicks the button with this id, which the page must have, and returns the response of
+// the document the browser lands on.
+func click(t *testing.T, ctx context.Context, id string) *network.Response {
+	t.Helper()
+	if !eval[bool](t, ctx, `document.getElementById("`+id+`") !== null`) {
+		t.Fatalf("no #%s on %s: %q", id, eval[string](t, ctx, `location.href`), eval[string](t, ctx, `document.body.innerText`))
+	}
+	return submit(t, ctx, chromedp.Click(chromedp.ID(id)))
 }
 
 // browserCookie returns the browser's cookie name for rawURL, or nil.
@@ -437,7 +447,7 @@ func TestBrowserLoginConsentCallback_CO01_AUTHZ11(t *testing.T) {
 	netlog := recordNetwork(t, ctx)
 
 	toConsent(t, ctx, cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", "n-"+uuid.NewString())), alice.Email, web, scopes)
-	submit(t, ctx, chromedp.Click(chromedp.ID("consent-allow")))
+	click(t, ctx, "consent-allow")
 
 	cb := app.callback(t)
 	if cb.method != http.MethodGet || cb.query.Get("code") == "" || cb.query.Get("state") != state || cb.query.Get("iss") != h.issuer || cb.query.Has("error") {
@@ -478,7 +488,7 @@ func TestBrowserConsentDeny_CO04(t *testing.T) {
 	ctx := newBrowser(t)
 
 	toConsent(t, ctx, cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), bob.Email, web, []string{"openid", "profile"})
-	submit(t, ctx, chromedp.Click(chromedp.ID("consent-deny")))
+	click(t, ctx, "consent-deny")
 
 	cb := app.callback(t)
 	if q := cb.query; q.Get("error") != "access_denied" || q.Get("state") != state || q.Get("iss") != h.issuer || q.Has("code") {
@@ -490,32 +500,30 @@ func TestBrowserConsentDeny_CO04(t *testing.T) {
 }
 
 // TestCrossSitePost_SE05 loads an attacker's page that auto-submits the login form with the
-// attacker's credentials (login CSRF) and the consent form with "allow" while the victim is
-// signed in. The attacker's page is once on another site and once on the provider's own site
-// under another port, where SameSite cookies go along and the attacker can even plant the CSRF
-// cookie; the consent fields it posts are the victim's own, valid ones, so only the
-// cross-origin check stands in the way. Every POST must be refused with 403: the victim is not
-// signed in as the attacker, and no consent is stored.
+// attacker's credentials (login CSRF), and one that auto-submits the consent form with "allow"
+// while the victim is signed in. The attacker's page is once on another site, and once on the
+// provider's own site under another port: there the SameSite cookies go along, the attacker can
+// plant its own CSRF cookie (cookies ignore ports), and the consent fields it posts are the
+// victim's own valid ones, so only the cross-origin check stands in the way. Every forged POST
+// must be refused with 403: the victim is not signed in as the attacker, and no consent is
+// stored.
 func TestCrossSitePost_SE05(t *testing.T) {
-	for _, tt := range []struct {
+	for _, origin := range []struct {
 		name string
-		evil func(*site) string
+		url  func(*site) string
 	}{
 		{"cross-site", (*site).crossSite},
 		{"same site, other origin", (*site).sameSite},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
+		t.Run(origin.name+", login", func(t *testing.T) {
 			h := sqliteHarness(t)
-			app, evil := newSite(t), newSite(t)
-			web, _ := h.confidential(withRedirectURI(app.callbackURL()))
-			alice := h.user("alice@example.com")
+			evil := newSite(t)
 			mallory := h.user("mallory@example.com")
 			ctx := newBrowser(t)
 			netlog := recordNetwork(t, ctx)
 
-			// Login CSRF: the attacker's own valid CSRF pair; on the same site it plants the cookie.
-			attacker := h.browser()
-			resp, err := attacker.client.Get(h.issuer + "/login")
+			// The attacker's own valid pair of CSRF cookie and token.
+			resp, err := h.browser().client.Get(h.issuer + "/login")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -525,9 +533,9 @@ func TestCrossSitePost_SE05(t *testing.T) {
 			evil.put("/login-csrf", autoPostPage(t, h.issuer+"/login", map[string]string{
 				"csrf_token": token, "email": mallory.Email, "password": testPassword, "return_to": "/",
 			}), &http.Cookie{Name: "gatehouse_csrf", Value: token, Path: "/"})
-			mark := netlog.mark()
-			navigate(t, ctx, tt.evil(evil)+"/login-csrf")
-			if post, _ := netlog.wait(t, ctx, mark, http.MethodPost, h.issuer+"/login"); post.status != http.StatusForbidden {
+
+			navigate(t, ctx, origin.url(evil)+"/login-csrf")
+			if post, _ := netlog.wait(t, ctx, 0, http.MethodPost, h.issuer+"/login"); post.status != http.StatusForbidden {
 				t.Errorf("forged login POST answered %d %s, want 403", post.status, post.failed)
 			}
 			if c := browserCookie(t, ctx, h.issuer, "gatehouse_session"); c != nil {
@@ -537,9 +545,17 @@ func TestCrossSitePost_SE05(t *testing.T) {
 			if path, text := eval[string](t, ctx, `location.pathname`), eval[string](t, ctx, `document.body.innerText`); path != "/login" || strings.Contains(text, mallory.Email) {
 				t.Errorf("after the forged login, %s/ shows %s: %q, want the login page", h.issuer, path, text)
 			}
+		})
 
-			// Consent CSRF: the victim signs in and opens the consent page; the attacker posts its
-			// exact fields with decision=allow.
+		t.Run(origin.name+", consent", func(t *testing.T) {
+			h := sqliteHarness(t)
+			app, evil := newSite(t), newSite(t)
+			web, _ := h.confidential(withRedirectURI(app.callbackURL()))
+			alice := h.user("alice@example.com")
+			ctx := newBrowser(t)
+			netlog := recordNetwork(t, ctx)
+
+			// The victim signs in and opens the consent page; the attacker posts its fields.
 			cfg := h.oauthConfig(web, "", "openid", "email")
 			toConsent(t, ctx, cfg.AuthCodeURL("state-"+uuid.NewString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), alice.Email, web, []string{"openid", "email"})
 			fields := eval[map[string]string](t, ctx, `Object.fromEntries(new FormData(document.querySelector("form")))`)
@@ -548,9 +564,9 @@ func TestCrossSitePost_SE05(t *testing.T) {
 			}
 			fields["decision"] = "allow"
 			evil.put("/consent-csrf", autoPostPage(t, h.issuer+"/consent", fields))
-			mark = netlog.mark()
-			navigate(t, ctx, tt.evil(evil)+"/consent-csrf")
-			if post, _ := netlog.wait(t, ctx, mark, http.MethodPost, h.issuer+"/consent"); post.status != http.StatusForbidden {
+
+			navigate(t, ctx, origin.url(evil)+"/consent-csrf")
+			if post, _ := netlog.wait(t, ctx, 0, http.MethodPost, h.issuer+"/consent"); post.status != http.StatusForbidden {
 				t.Errorf("forged consent POST answered %d %s, want 403", post.status, post.failed)
 			}
 			if c, err := h.store.GetConsent(t.Context(), alice.ID, web.ID); !errors.Is(err, idp.ErrNotFound) {
@@ -561,7 +577,7 @@ func TestCrossSitePost_SE05(t *testing.T) {
 			}
 			navigate(t, ctx, h.issuer+"/")
 			if text := eval[string](t, ctx, `document.body.innerText`); !strings.Contains(text, "signed in as "+alice.Email) {
-				t.Errorf("after the attacks, %s/ shows %q, want alice still signed in", h.issuer, text)
+				t.Errorf("after the forged consent, %s/ shows %q, want alice still signed in", h.issuer, text)
 			}
 		})
 	}
@@ -696,7 +712,7 @@ func TestNoOpenRedirect_SE07(t *testing.T) {
 				}
 				return
 			}
-			submit(t, ctx, chromedp.Click(chromedp.ID("logout-confirm")))
+			click(t, ctx, "logout-confirm")
 			onIssuer(t, tt.wantPath)
 			if text := eval[string](t, ctx, `document.body.innerText`); !strings.Contains(text, "You are signed out.") {
 				t.Errorf("after confirming, the page shows %q, want the signed-out message", text)
@@ -772,7 +788,7 @@ func TestHostileInputEscaped_SE08(t *testing.T) {
 	if got := eval[string](t, ctx, `document.querySelector("#scopes").textContent`); !strings.Contains(got, hostileScope) {
 		t.Errorf("#scopes text = %q, want it to contain %q", got, hostileScope)
 	}
-	submit(t, ctx, chromedp.Click(chromedp.ID("consent-deny")))
+	click(t, ctx, "consent-deny")
 	if q := app.callback(t).query; q.Get("state") != hostile || q.Get("error") != "access_denied" {
 		t.Errorf("callback = %v, want error=access_denied and the state byte for byte", q)
 	}
@@ -798,7 +814,8 @@ func TestHostileInputEscaped_SE08(t *testing.T) {
 		echoed   string // markup the page shows as text
 		location string // where the browser must end, when not on the error page
 	}{
-		{"response_mode reflected in the hint", authorize(with("response_mode", hostile)), http.StatusBadRequest, "unsupported_response_mode", hostile, ""},
+		// fosite turns the description's double quotes into single ones.
+		{"response_mode reflected in the hint", authorize(with("response_mode", hostile)), http.StatusBadRequest, "unsupported_response_mode", strings.TrimPrefix(hostile, `"`), ""},
 		{"bad scope, unregistered redirect_uri", authorize(with("scope", hostile, "redirect_uri", "https://evil.example/cb")), http.StatusBadRequest, "invalid_request", "", ""},
 		{"unknown client", authorize(with("client_id", hostile)), http.StatusUnauthorized, "invalid_client", "", ""},
 		{"duplicate parameter", authorize(with()) + "&state=" + url.QueryEscape(hostile), http.StatusBadRequest, "invalid_request", "", ""},
@@ -906,6 +923,19 @@ func TestFramingRefused_HD01(t *testing.T) {
 		{"error", h.issuer + "/oauth2/authorize?client_id=nope", "#error-message"},
 	}
 
+	// Without alice's session the consent URL sends to the login page: that is where its frame
+	// ends when the attacker's page is on another site, since the SameSite=Lax cookie stays home.
+	anon := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := anon.Get(consentURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	consentLogin := h.issuer + resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(consentLogin, h.issuer+"/login?return_to=") {
+		t.Fatalf("consent URL without a session = %d to %q, want 303 to the login page", resp.StatusCode, consentLogin)
+	}
+
 	// Headers, as alice with a plain HTTP client: each URL serves the page it names.
 	signedIn, _ := h.httpSession(t, alice.Email)
 	for _, p := range pages {
@@ -935,11 +965,12 @@ func TestFramingRefused_HD01(t *testing.T) {
 	}
 	evil.put("/frames", b.String())
 	for _, origin := range []struct {
-		name string
-		url  func(*site) string
+		name       string
+		url        func(*site) string
+		consentURL string // where the consent frame ends up
 	}{
-		{"cross-site", (*site).crossSite},
-		{"same site, other origin", (*site).sameSite},
+		{"cross-site", (*site).crossSite, consentLogin},
+		{"same site, other origin", (*site).sameSite, consentURL},
 	} {
 		t.Run(origin.name, func(t *testing.T) {
 			evilURL := origin.url(evil) + "/frames"
@@ -950,6 +981,9 @@ func TestFramingRefused_HD01(t *testing.T) {
 				t.Errorf("control frame %s: %+v (found %t), want it rendered", control, v, ok)
 			}
 			for _, p := range pages {
+				if p.name == "consent" {
+					p.url = origin.consentURL
+				}
 				v, ok := got[p.url]
 				if !ok {
 					t.Errorf("%s: no iframe for %s among %v", p.name, p.url, got)

@@ -16,7 +16,7 @@ const maxBody = 64 << 10
 // routes lists every route and its middleware, in one place.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(web.RequestID, web.ClientIPs(s.trusted), web.AccessLog(s.log), web.Recover(s.log),
+	r.Use(web.RequestID, web.ClientIPs(s.trusted), web.AccessLog(s.log), web.Metrics(s.metrics, "idp"), web.Recover(s.log),
 		web.SecurityHeaders(s.cfg.Secure()), web.LimitBody(maxBody))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, http.StatusNotFound, "Page not found", "There is nothing at this address.", "")

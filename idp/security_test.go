@@ -375,3 +375,71 @@ func TestDiscovery_CONF21_OIDC06_OIDC07(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaders_HD02_HD04_HD05_HD06 checks baseline headers, caching of sensitive responses and
+// CORS: token endpoint only for a registered origin, never on authorize or login.
+func TestHeaders_HD02_HD04_HD05_HD06(t *testing.T) {
+	h := sqliteHarness(t)
+	h.public() // registers http://127.0.0.1:5173 as a CORS origin
+	cc, secret := h.confidential()
+	do := func(method, path, origin string, form url.Values) *http.Response {
+		var body io.Reader
+		if form != nil {
+			body = strings.NewReader(form.Encode())
+		}
+		req, _ := http.NewRequest(method, h.issuer+path, body)
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(cc.ID, secret)
+		}
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	for _, p := range []string{"/login", "/logout", "/.well-known/jwks.json", "/healthz", "/nope"} {
+		resp := do("GET", p, "", nil)
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("X-Frame-Options") != "DENY" || resp.Header.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s: headers %v", p, resp.Header)
+		}
+	}
+	login := do("GET", "/login", "", nil)
+	if csp := login.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "object-src 'none'") || !strings.Contains(csp, "base-uri 'none'") || strings.Contains(csp, "unsafe-inline") {
+		t.Errorf("login CSP = %q", csp)
+	}
+	if login.Header.Get("Cache-Control") != "no-store" || login.Header.Get("Cross-Origin-Opener-Policy") == "" {
+		t.Errorf("login page caching/COOP headers: %v", login.Header)
+	}
+	tok := do("POST", "/oauth2/token", "http://127.0.0.1:5173", url.Values{"grant_type": {"client_credentials"}})
+	if tok.Header.Get("Cache-Control") != "no-store" || tok.Header.Get("Pragma") != "no-cache" {
+		t.Errorf("token response caching headers: %v", tok.Header)
+	}
+	if tok.Header.Get("Access-Control-Allow-Origin") != "http://127.0.0.1:5173" || tok.Header.Get("Access-Control-Allow-Credentials") != "" {
+		t.Errorf("token CORS for the SPA origin: %v", tok.Header)
+	}
+	for _, origin := range []string{"https://evil.example", "null"} {
+		if got := do("POST", "/oauth2/token", origin, url.Values{"grant_type": {"client_credentials"}}).Header.Get("Access-Control-Allow-Origin"); got != "" {
+			t.Errorf("token CORS for %s: ACAO %q", origin, got)
+		}
+	}
+	for _, p := range []string{"/oauth2/authorize?client_id=x", "/login"} {
+		if got := do("GET", p, "http://127.0.0.1:5173", nil).Header.Get("Access-Control-Allow-Origin"); got != "" {
+			t.Errorf("%s answers CORS (ACAO %q), want none (HD-06)", p, got)
+		}
+	}
+	if got := do("GET", "/.well-known/openid-configuration", "https://evil.example", nil).Header.Get("Access-Control-Allow-Origin"); got != "*" {
+		t.Errorf("discovery ACAO = %q, want *", got)
+	}
+	if resp := do("GET", "/readyz", "", nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("/readyz = %d", resp.StatusCode)
+	}
+	_, metrics := getNoFollow(t, h.issuer+"/metrics")
+	if !strings.Contains(metrics, `gatehouse_http_requests_total{code="200",route="/oauth2/token",server="idp"}`) || !strings.Contains(metrics, "go_goroutines") {
+		t.Errorf("metrics lack request counters or runtime metrics")
+	}
+}

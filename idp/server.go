@@ -14,6 +14,8 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse-id/gatehouse/internal/web"
 )
 
 //go:embed templates
@@ -67,7 +69,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	}
 	reg := d.Metrics
 	if reg == nil {
-		reg = prometheus.NewRegistry()
+		reg = web.NewRegistry()
 	}
 	s := &Server{
 		cfg: cfg, store: d.Store, keys: d.Keys, hasher: d.Hasher, log: d.Log,

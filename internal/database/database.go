@@ -95,10 +95,18 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 func parse(rawURL string) (dialect Dialect, dsn, path string, err error) {
 	switch {
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		if _, err := url.Parse(rawURL); err != nil {
+		u, err := url.Parse(rawURL)
+		if err != nil {
 			return "", "", "", fmt.Errorf("database URL: %w", err)
 		}
-		return Postgres, rawURL, "", nil
+		// binary_parameters lets lib/pq send parse, bind and execute in one round trip instead
+		// of two for every query with arguments.
+		q := u.Query()
+		if q.Get("binary_parameters") == "" {
+			q.Set("binary_parameters", "yes")
+			u.RawQuery = q.Encode()
+		}
+		return Postgres, u.String(), "", nil
 	case strings.HasPrefix(rawURL, "sqlite:"):
 		path = strings.TrimPrefix(rawURL, "sqlite:")
 		path = strings.TrimPrefix(path, "//")
