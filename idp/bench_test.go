@@ -95,4 +95,3 @@ func BenchmarkCodeExchange(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "flows/s")
 	})
 }
-

@@ -2,6 +2,8 @@
 
 -- All timestamps are Unix milliseconds (BIGINT), so that one query text serves both dialects and
 -- comparisons are numeric. Lists are JSON arrays in TEXT columns.
+-- In the oauth2_* tables expires_at = 0 means that fosite's session recorded no expiry for the
+-- token: such rows are never removed by DeleteExpired, only by their own flow.
 
 CREATE TABLE clients (
     id                           TEXT PRIMARY KEY,
@@ -85,6 +87,7 @@ CREATE TABLE oauth2_authorize_codes (
 );
 CREATE INDEX oauth2_authorize_codes_request ON oauth2_authorize_codes (request_id);
 CREATE INDEX oauth2_authorize_codes_expires ON oauth2_authorize_codes (expires_at);
+CREATE INDEX oauth2_authorize_codes_subject ON oauth2_authorize_codes (subject);
 
 CREATE TABLE oauth2_access_tokens (
     signature     TEXT PRIMARY KEY,          -- hex SHA-256 of fosite's token signature
@@ -98,6 +101,7 @@ CREATE TABLE oauth2_access_tokens (
 );
 CREATE INDEX oauth2_access_tokens_request ON oauth2_access_tokens (request_id);
 CREATE INDEX oauth2_access_tokens_expires ON oauth2_access_tokens (expires_at);
+CREATE INDEX oauth2_access_tokens_subject ON oauth2_access_tokens (subject);
 
 CREATE TABLE oauth2_refresh_tokens (
     signature     TEXT PRIMARY KEY,          -- hex SHA-256 of fosite's token signature
@@ -114,6 +118,7 @@ CREATE TABLE oauth2_refresh_tokens (
 );
 CREATE INDEX oauth2_refresh_tokens_request ON oauth2_refresh_tokens (request_id);
 CREATE INDEX oauth2_refresh_tokens_expires ON oauth2_refresh_tokens (expires_at);
+CREATE INDEX oauth2_refresh_tokens_subject ON oauth2_refresh_tokens (subject);
 
 CREATE TABLE oauth2_pkce (
     signature     TEXT PRIMARY KEY,          -- hex SHA-256 of fosite's token signature
