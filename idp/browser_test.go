@@ -81,7 +81,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.UserDataDir(profile),
 	)
-	timeout, cancelTimeout := context.WithTimeout(context.Background(), browserTimeout)
+	timeout, cancelTimeout := context.WithTimeout(t.Context(), browserTimeout)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(timeout, opts...)
 	ctx, cancelTab := chromedp.NewContext(alloc)
 	t.Cleanup(func() {
@@ -237,26 +237,19 @@ func (l *netLog) setStatus(id network.RequestID, status int64) {
 	}
 }
 
-// mark returns a position in the log: wait and after look only at later requests.
-func (l *netLog) mark() int {
+// all returns a copy of the hops recorded so far.
+func (l *netLog) all() []hop {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.hops)
+	return slices.Clone(l.hops)
 }
 
-// after returns a copy of the hops recorded since mark.
-func (l *netLog) after(mark int) []hop {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.hops[mark:])
-}
-
-// wait returns the first document request since mark with this method and URL, once it has an
-// answer (a status or a failure), and the hop that followed it in its redirect chain, if any.
-func (l *netLog) wait(t *testing.T, ctx context.Context, mark int, method, rawURL string) (h, next hop) {
+// wait returns the first document request with this method and URL, once it has an answer (a
+// status or a failure), and the hop that followed it in its redirect chain, if any.
+func (l *netLog) wait(t *testing.T, ctx context.Context, method, rawURL string) (h, next hop) {
 	t.Helper()
 	for {
-		hops := l.after(mark)
+		hops := l.all()
 		for i, h := range hops {
 			if !h.document || h.method != method || h.url != rawURL || (h.status == 0 && h.failed == "") {
 				continue
@@ -379,8 +372,8 @@ func autoPostPage(t *testing.T, action string, fields map[string]string) string 
 	return b.String()
 }
 
-// httpSession signs email in with a plain HTTP client and returns its session cookie's value:
-// an attacker's own, valid session.
+// httpSession signs email in with a plain HTTP client and returns the client and its session
+// cookie's value (for an attacker, its own valid session).
 func (h *harness) httpSession(t *testing.T, email string) (*browser, string) {
 	t.Helper()
 	b := h.browser()
@@ -469,7 +462,7 @@ func TestBrowserLoginConsentCallback_CO01_AUTHZ11(t *testing.T) {
 
 	// AUTHZ-11: 303 after each form, then a GET.
 	for _, path := range []string{"/login", "/consent"} {
-		post, next := netlog.wait(t, ctx, 0, http.MethodPost, h.issuer+path)
+		post, next := netlog.wait(t, ctx, http.MethodPost, h.issuer+path)
 		if post.status != http.StatusSeeOther || next.method != http.MethodGet {
 			t.Errorf("POST %s answered %d and followed by %q, want 303 then GET", path, post.status, next.method)
 		}
@@ -535,7 +528,7 @@ func TestCrossSitePost_SE05(t *testing.T) {
 			}), &http.Cookie{Name: "gatehouse_csrf", Value: token, Path: "/"})
 
 			navigate(t, ctx, origin.url(evil)+"/login-csrf")
-			if post, _ := netlog.wait(t, ctx, 0, http.MethodPost, h.issuer+"/login"); post.status != http.StatusForbidden {
+			if post, _ := netlog.wait(t, ctx, http.MethodPost, h.issuer+"/login"); post.status != http.StatusForbidden {
 				t.Errorf("forged login POST answered %d %s, want 403", post.status, post.failed)
 			}
 			if c := browserCookie(t, ctx, h.issuer, "gatehouse_session"); c != nil {
@@ -566,7 +559,7 @@ func TestCrossSitePost_SE05(t *testing.T) {
 			evil.put("/consent-csrf", autoPostPage(t, h.issuer+"/consent", fields))
 
 			navigate(t, ctx, origin.url(evil)+"/consent-csrf")
-			if post, _ := netlog.wait(t, ctx, 0, http.MethodPost, h.issuer+"/consent"); post.status != http.StatusForbidden {
+			if post, _ := netlog.wait(t, ctx, http.MethodPost, h.issuer+"/consent"); post.status != http.StatusForbidden {
 				t.Errorf("forged consent POST answered %d %s, want 403", post.status, post.failed)
 			}
 			if c, err := h.store.GetConsent(t.Context(), alice.ID, web.ID); !errors.Is(err, idp.ErrNotFound) {
@@ -720,7 +713,7 @@ func TestNoOpenRedirect_SE07(t *testing.T) {
 		})
 	}
 
-	for _, r := range netlog.after(0) {
+	for _, r := range netlog.all() {
 		if u, err := url.Parse(r.url); err != nil || u.Host != strings.TrimPrefix(h.issuer, "http://") {
 			t.Errorf("the browser requested %s %s, want only the provider", r.method, r.url)
 		}
@@ -757,11 +750,12 @@ func TestHostileInputEscaped_SE08(t *testing.T) {
 	const hostileScope = `<svg/onload=window.__xss=4>`
 	h := sqliteHarness(t)
 	app := newSite(t)
-	name := `Hostile <img src=x onerror=window.__xss=3> App`
+	const name = `Hostile <img src=x onerror=window.__xss=3> App`
+	const audience = `https://api.example/"><svg onload=window.__xss=5>`
 	web, secret := h.confidential(withRedirectURI(app.callbackURL()), func(c *idp.Client) {
 		c.Name = name
 		c.Scopes = append(c.Scopes, hostileScope)
-		c.Audiences = []string{`https://api.example/"><svg onload=window.__xss=5>`}
+		c.Audiences = []string{audience}
 	})
 	alice := h.user("alice@example.com")
 	ctx := newBrowser(t)
@@ -787,6 +781,9 @@ func TestHostileInputEscaped_SE08(t *testing.T) {
 	}
 	if got := eval[string](t, ctx, `document.querySelector("#scopes").textContent`); !strings.Contains(got, hostileScope) {
 		t.Errorf("#scopes text = %q, want it to contain %q", got, hostileScope)
+	}
+	if got := eval[string](t, ctx, `document.querySelector("main").textContent`); !strings.Contains(got, audience) {
+		t.Errorf("consent page text = %q, want it to show the audience %q", got, audience)
 	}
 	click(t, ctx, "consent-deny")
 	if q := app.callback(t).query; q.Get("state") != hostile || q.Get("error") != "access_denied" {
@@ -821,7 +818,7 @@ func TestHostileInputEscaped_SE08(t *testing.T) {
 		{"duplicate parameter", authorize(with()) + "&state=" + url.QueryEscape(hostile), http.StatusBadRequest, "invalid_request", "", ""},
 		{"not found", h.issuer + "/" + url.PathEscape(hostile), http.StatusNotFound, "", "", ""},
 		// A bad scope with a valid redirect URI is the client's to show (RFC 6749 §4.1.2.1).
-		{"bad scope, registered redirect_uri", authorize(with("scope", "openid "+hostile)), http.StatusOK, "", "", app.callbackURL()},
+		{"bad scope, registered redirect_uri", authorize(with("scope", "openid "+hostile)), 0, "", "", app.callbackURL()},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			resp := navigate(t, ctx, tt.url)
@@ -915,12 +912,12 @@ func TestFramingRefused_HD01(t *testing.T) {
 	alice := h.user("alice@example.com")
 	cfg := h.oauthConfig(web, "", "openid")
 	consentURL := cfg.AuthCodeURL("state-"+uuid.NewString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
-	pages := []struct{ name, url, marker string }{
-		{"login", h.issuer + "/login", "#login-submit"},
-		{"consent", consentURL, "#consent-allow"},
-		{"logout", h.issuer + "/logout", "#logout-confirm"},
-		{"end-session confirmation", h.issuer + "/oauth2/logout", "#logout-confirm"},
-		{"error", h.issuer + "/oauth2/authorize?client_id=nope", "#error-message"},
+	pages := []struct{ name, url, id string }{ // id: an element only that page has
+		{"login", h.issuer + "/login", "login-submit"},
+		{"consent", consentURL, "consent-allow"},
+		{"logout", h.issuer + "/logout", "logout-confirm"},
+		{"end-session confirmation", h.issuer + "/oauth2/logout", "logout-confirm"},
+		{"error", h.issuer + "/oauth2/authorize?client_id=nope", "error-message"},
 	}
 
 	// Without alice's session the consent URL sends to the login page: that is where its frame
@@ -945,8 +942,8 @@ func TestFramingRefused_HD01(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if !strings.Contains(string(body), `id="`+p.marker[1:]+`"`) {
-			t.Errorf("%s: GET %s = %d without %s, want the page", p.name, p.url, resp.StatusCode, p.marker)
+		if !strings.Contains(string(body), `id="`+p.id+`"`) {
+			t.Errorf("%s: GET %s = %d without #%s, want the page", p.name, p.url, resp.StatusCode, p.id)
 		}
 		if xfo, csp := resp.Header.Get("X-Frame-Options"), resp.Header.Values("Content-Security-Policy"); xfo != "DENY" || len(csp) != 1 || !strings.Contains(csp[0], "frame-ancestors 'none'") {
 			t.Errorf("%s: X-Frame-Options %q, Content-Security-Policy %q; want DENY and one policy with frame-ancestors 'none'", p.name, xfo, csp)
@@ -954,14 +951,12 @@ func TestFramingRefused_HD01(t *testing.T) {
 	}
 
 	// In the browser, signed in as alice.
-	ctx := newBrowser(t)
-	navigate(t, ctx, h.issuer+"/login")
-	signIn(t, ctx, alice.Email, testPassword)
 	var b strings.Builder
 	b.WriteString("<!doctype html><title>Click to win</title>\n")
-	control := app.sameSite() + "/frameable"
-	for _, src := range append([]string{control}, consentURL, h.issuer+"/login", h.issuer+"/logout", h.issuer+"/oauth2/logout", h.issuer+"/oauth2/authorize?client_id=nope") {
-		fmt.Fprintf(&b, "<iframe src=\"%s\" width=600 height=400></iframe>\n", template.HTMLEscapeString(src))
+	control := app.sameSite() + "/frameable" // a page without anti-framing headers
+	fmt.Fprintf(&b, "<iframe src=\"%s\"></iframe>\n", template.HTMLEscapeString(control))
+	for _, p := range pages {
+		fmt.Fprintf(&b, "<iframe src=\"%s\"></iframe>\n", template.HTMLEscapeString(p.url))
 	}
 	evil.put("/frames", b.String())
 	for _, origin := range []struct {
@@ -973,6 +968,9 @@ func TestFramingRefused_HD01(t *testing.T) {
 		{"same site, other origin", (*site).sameSite, consentURL},
 	} {
 		t.Run(origin.name, func(t *testing.T) {
+			ctx := newBrowser(t)
+			navigate(t, ctx, h.issuer+"/login")
+			signIn(t, ctx, alice.Email, testPassword)
 			evilURL := origin.url(evil) + "/frames"
 			navigate(t, ctx, evilURL)
 			got := frames(t, ctx)
