@@ -11,6 +11,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-id/gatehouse/idp"
 )
 
 // decodeJWT returns a JWT's header and claims without verifying it.
@@ -282,5 +284,37 @@ func TestCodeReuse_CONF14_TOKEN04(t *testing.T) {
 	status, m, _ = h.postForm("/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, web.ID, secret)
 	if status != http.StatusBadRequest {
 		t.Errorf("refresh token from the reused code = %d %v", status, m)
+	}
+}
+
+// TestRefreshAbsoluteLifetime_RT04 gives a client a 3-second grant: rotation never extends it,
+// and after it a refresh gives invalid_grant.
+func TestRefreshAbsoluteLifetime_RT04(t *testing.T) {
+	h := sqliteHarness(t)
+	web, secret := h.confidential(firstParty, func(c *idp.Client) { c.RefreshTokenLifespan = 3 * time.Second })
+	h.user("rt04@example.com")
+	cfg := h.oauthConfig(web, secret, "openid", "offline_access")
+	code, verifier := h.codeFlow(h.browser(), cfg, "rt04@example.com")
+	start := time.Now()
+	tok, err := cfg.Exchange(t.Context(), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := tok.RefreshToken
+	for i := 0; i < 2; i++ {
+		time.Sleep(500 * time.Millisecond)
+		s, m, _ := h.postForm("/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, web.ID, secret)
+		if s != http.StatusOK {
+			t.Fatalf("refresh %d: %d %v", i, s, m)
+		}
+		rt = m["refresh_token"].(string)
+		_, intro, _ := h.postForm("/oauth2/introspect", url.Values{"token": {rt}, "token_type_hint": {"refresh_token"}}, web.ID, secret)
+		if exp, _ := intro["exp"].(float64); exp == 0 || time.Unix(int64(exp), 0).After(start.Add(4*time.Second)) {
+			t.Errorf("rotated refresh token exp = %v, want at most the grant's end (%s)", intro["exp"], start.Add(3*time.Second).Format(time.RFC3339))
+		}
+	}
+	time.Sleep(time.Until(start.Add(3500 * time.Millisecond)))
+	if s, m, _ := h.postForm("/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, web.ID, secret); s != http.StatusBadRequest || m["error"] != "invalid_grant" {
+		t.Errorf("refresh after the grant's end = %d %v, want invalid_grant", s, m)
 	}
 }

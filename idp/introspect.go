@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -27,7 +28,43 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		s.oauth.WriteIntrospectionError(ctx, w, err)
 		return
 	}
-	s.oauth.WriteIntrospectionResponse(ctx, w, resp)
+	s.writeIntrospection(w, resp)
+}
+
+// writeIntrospection writes an RFC 7662 §2.2 response. fosite's writer reports the access
+// token's expiry for refresh tokens too; here exp is the expiry of the token introspected.
+func (s *Server) writeIntrospection(w http.ResponseWriter, resp fosite.IntrospectionResponder) {
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	ar := resp.GetAccessRequester()
+	if !resp.IsActive() || ar == nil || ar.GetSession() == nil {
+		_, _ = w.Write([]byte(`{"active":false}`))
+		return
+	}
+	use := resp.GetTokenUse()
+	out := map[string]any{
+		"active":     true,
+		"client_id":  ar.GetClient().GetID(),
+		"scope":      strings.Join(ar.GetGrantedScopes(), " "),
+		"iat":        ar.GetRequestedAt().Unix(),
+		"iss":        s.cfg.Issuer,
+		"token_type": "Bearer",
+	}
+	if use == fosite.RefreshToken {
+		out["token_type"] = "refresh_token"
+	}
+	if exp := ar.GetSession().GetExpiresAt(use); !exp.IsZero() {
+		out["exp"] = exp.Unix()
+	}
+	if sub := ar.GetSession().GetSubject(); sub != "" {
+		out["sub"] = sub
+	}
+	if u := ar.GetSession().GetUsername(); u != "" {
+		out["username"] = u
+	}
+	if aud := ar.GetGrantedAudience(); len(aud) > 0 {
+		out["aud"] = []string(aud)
+	}
+	_ = json.NewEncoder(w).Encode(out)
 }
 
 // handleRevoke is RFC 7009 revocation. fosite answers 200 for tokens of other clients and
@@ -39,7 +76,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		s.oauth.WriteRevocationResponse(ctx, w, fosite.ErrInvalidRequest.WithHint("Parameters belong in the body."))
 		return
 	}
-	err := s.oauth.NewRevocationRequest(ctx, r)
+	err := normalizeClientAuthError(r, s.oauth.NewRevocationRequest(ctx, r))
 	if err != nil {
 		if rfc := fosite.ErrorToRFC6749Error(err); rfc.CodeField >= 500 {
 			s.log.Error("revocation", "err", err, "debug", rfc.DebugField)
@@ -53,7 +90,7 @@ func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	w.Header().Set("Cache-Control", "no-store")
 	ar, err := s.oauth.NewPushedAuthorizeRequest(ctx, r)
-	if err != nil {
+	if err = normalizeClientAuthError(r, err); err != nil {
 		s.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
 		return
 	}

@@ -1,6 +1,7 @@
 package idp_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -441,5 +442,54 @@ func TestHeaders_HD02_HD04_HD05_HD06(t *testing.T) {
 	_, metrics := getNoFollow(t, h.issuer+"/metrics")
 	if !strings.Contains(metrics, `gatehouse_http_requests_total{code="200",route="/oauth2/token",server="idp"}`) || !strings.Contains(metrics, "go_goroutines") {
 		t.Errorf("metrics lack request counters or runtime metrics")
+	}
+}
+
+// TestTamperedAccessToken_RS08_OIDC04 changes an access token's payload or header while keeping
+// its signature: introspection says inactive and userinfo refuses it, because storage is keyed by
+// the whole token. An ID token presented as an access token is refused too.
+func TestTamperedAccessToken_RS08_OIDC04(t *testing.T) {
+	h := sqliteHarness(t)
+	spa := h.public()
+	rs, rsSecret := h.confidential()
+	h.user("tamper@example.com")
+	cfg := h.oauthConfig(spa, "", "openid", "email")
+	code, verifier := h.codeFlow(h.browser(), cfg, "tamper@example.com")
+	tok, err := cfg.Exchange(t.Context(), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(tok.AccessToken, ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	evil := strings.Replace(string(payload), `"scope":"openid email"`, `"scope":"openid email admin"`, 1)
+	if evil == string(payload) {
+		t.Fatalf("payload has no scope to change: %s", payload)
+	}
+	idToken, _ := tok.Extra("id_token").(string)
+	for name, bad := range map[string]string{
+		"payload changed":   parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(evil)) + "." + parts[2],
+		"alg none":          base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"at+jwt"}`)) + "." + parts[1] + ".",
+		"signature cut":     parts[0] + "." + parts[1] + ".",
+		"truncated":         tok.AccessToken[:len(tok.AccessToken)-4],
+		"ID token as token": idToken,
+	} {
+		if h.introspect(bad, rs, rsSecret) {
+			t.Errorf("%s: introspection says active", name)
+		}
+		if status, _ := h.userinfo(bad); status != http.StatusUnauthorized {
+			t.Errorf("%s: userinfo = %d, want 401", name, status)
+		}
+	}
+	if !h.introspect(tok.AccessToken, rs, rsSecret) {
+		t.Error("the untouched token is inactive")
+	}
+	req, _ := http.NewRequest(http.MethodGet, h.issuer+"/userinfo?access_token="+tok.AccessToken, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+		t.Errorf("token in the query = %d %q, want 401 with a Bearer challenge", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
 }

@@ -76,7 +76,25 @@ func (s *Server) revokeGrant(ctx context.Context, requestID string) {
 	}
 }
 
+// normalizeClientAuthError maps fosite's client-assertion failures to invalid_client (RFC 7523
+// §3, TOKEN-11): a replayed jti comes back as the non-standard "jti_known" (400), and an expired
+// or otherwise invalid assertion as a bare error that fosite would answer with a 500.
+func normalizeClientAuthError(r *http.Request, err error) error {
+	if err == nil || r.PostForm.Get("client_assertion") == "" {
+		return err
+	}
+	var rfc *fosite.RFC6749Error
+	if !errors.As(err, &rfc) {
+		return fosite.ErrInvalidClient.WithHint("The client assertion is not valid.").WithWrap(err)
+	}
+	if rfc.ErrorField == fosite.ErrJTIKnown.ErrorField {
+		return fosite.ErrInvalidClient.WithHint("The client assertion was already used.").WithWrap(err)
+	}
+	return err
+}
+
 func (s *Server) writeAccessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	err = normalizeClientAuthError(r, err)
 	rfc := fosite.ErrorToRFC6749Error(err)
 	if rfc.CodeField >= 500 {
 		s.log.Error("token endpoint", "err", err, "debug", rfc.DebugField)

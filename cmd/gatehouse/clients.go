@@ -1,13 +1,16 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/go-jose/go-jose/v3"
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
@@ -57,7 +60,7 @@ func newClientsCmd(e *env, g *globals) *cobra.Command {
 
 func newClientsCreateCmd(e *env, g *globals) *cobra.Command {
 	var (
-		name, scope, authMethod                      string
+		name, scope, authMethod, jwksArg             string
 		public, firstParty                           bool
 		redirects, postLogout, grants, auds, origins []string
 		accessLifespan, grantLifespan                time.Duration
@@ -68,6 +71,7 @@ func newClientsCreateCmd(e *env, g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			var err error
 			if len(grants) == 0 {
 				grants = []string{"authorization_code", "refresh_token"}
 				if len(redirects) == 0 && !public {
@@ -90,6 +94,11 @@ func newClientsCreateCmd(e *env, g *globals) *cobra.Command {
 			}
 			if !slices.Contains(grants, "authorization_code") {
 				c.ResponseTypes = []string{}
+			}
+			if jwksArg != "" {
+				if c.JWKS, c.TokenEndpointAuthAlg, err = loadJWKS(jwksArg); err != nil {
+					return err
+				}
 			}
 			if err := c.Validate(); err != nil {
 				return fmt.Errorf("invalid client:\n%w", err)
@@ -131,8 +140,49 @@ func newClientsCreateCmd(e *env, g *globals) *cobra.Command {
 	f.StringVar(&authMethod, "token-endpoint-auth-method", "", "client_secret_basic (default), client_secret_post, private_key_jwt, or none (public)")
 	f.DurationVar(&accessLifespan, "access-token-lifespan", 0, "this client's access-token lifetime (default: the server's)")
 	f.DurationVar(&grantLifespan, "grant-lifespan", 0, "absolute lifetime of this client's refresh tokens (default: the server's)")
+	f.StringVar(&jwksArg, "jwks", "", "the client's public JWK Set for private_key_jwt: a file path or inline JSON")
 	_ = cmd.MarkFlagRequired("name")
 	return cmd
+}
+
+// loadJWKS reads a public JWK Set from a file or inline JSON and returns it with the signing
+// algorithm its keys declare (RS256 when they declare none). Private keys are refused.
+func loadJWKS(arg string) (*jose.JSONWebKeySet, string, error) {
+	raw := []byte(arg)
+	if !strings.HasPrefix(strings.TrimSpace(arg), "{") {
+		b, err := os.ReadFile(arg)
+		if err != nil {
+			return nil, "", fmt.Errorf("--jwks: %w", err)
+		}
+		raw = b
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(raw, &set); err != nil || len(set.Keys) == 0 {
+		return nil, "", fmt.Errorf("--jwks: not a JWK Set with at least one key (%v)", err)
+	}
+	alg := ""
+	for i, k := range set.Keys {
+		if !k.IsPublic() {
+			return nil, "", fmt.Errorf("--jwks: key %d is a private key; register only public keys", i+1)
+		}
+		if !k.Valid() || k.KeyID == "" {
+			return nil, "", fmt.Errorf("--jwks: key %d is not valid or has no kid", i+1)
+		}
+		switch k.Algorithm {
+		case "", "RS256", "ES256", "PS256", "EdDSA":
+		default:
+			return nil, "", fmt.Errorf("--jwks: key %d: algorithm %q is not allowed", i+1, k.Algorithm)
+		}
+		if alg == "" {
+			alg = k.Algorithm
+		} else if k.Algorithm != "" && k.Algorithm != alg {
+			return nil, "", errors.New("--jwks: all keys must declare the same algorithm")
+		}
+	}
+	if alg == "" {
+		alg = "RS256"
+	}
+	return &set, alg, nil
 }
 
 func newClientsListCmd(e *env, g *globals) *cobra.Command {

@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -33,6 +35,7 @@ type serveConfig struct {
 	logFormat       string
 	logLevel        string
 	shutdownTimeout time.Duration
+	pprofAddr       string
 }
 
 func newServeCmd(e *env, g *globals) *cobra.Command {
@@ -62,7 +65,27 @@ keys are created.`,
 	f.StringVar(&c.logFormat, "log-format", "auto", "log format: auto, text or json (GATEHOUSE_LOG_FORMAT)")
 	f.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error (GATEHOUSE_LOG_LEVEL)")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long SIGTERM waits for in-flight requests (GATEHOUSE_SHUTDOWN_TIMEOUT)")
+	f.StringVar(&c.pprofAddr, "pprof-addr", "", "serve Go's pprof profiles on this loopback address, e.g. 127.0.0.1:6060 (GATEHOUSE_PPROF_ADDR); off by default")
 	return cmd
+}
+
+// servePprof serves net/http/pprof on a loopback address only: profiles reveal internals.
+func servePprof(addr string, log *slog.Logger) error {
+	host, _, err := net.SplitHostPort(addr)
+	if ip, perr := netip.ParseAddr(host); err != nil || perr != nil || !ip.IsLoopback() {
+		return fmt.Errorf("GATEHOUSE_PPROF_ADDR %q: must be a loopback address", addr)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	go func() {
+		srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		if err := srv.ListenAndServe(); err != nil {
+			log.Error("pprof server", "err", err)
+		}
+	}()
+	return nil
 }
 
 // checkProduction lists the settings that are unsafe for production.
@@ -126,6 +149,14 @@ func serve(ctx context.Context, e *env, g *globals, c *serveConfig) error {
 		log.Warn("unsafe for production: " + w)
 	}
 
+	if c.pprofAddr != "" {
+		if err := servePprof(c.pprofAddr, log); err != nil {
+			return err
+		}
+	}
+	// Start-up (migrations, key generation, fosite composition) leaves garbage that would set the
+	// first GC target far above the steady-state heap; collect it before serving.
+	debug.FreeOSMemory()
 	ln, err := net.Listen("tcp", c.idpAddr)
 	if err != nil {
 		return fmt.Errorf("GATEHOUSE_IDP_ADDR: %w", err)
