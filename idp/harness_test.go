@@ -100,6 +100,13 @@ func (h *harness) confidential(opts ...clientOpt) (*idp.Client, string) {
 		ResponseTypes:          []string{"code"}, Scopes: []string{"openid", "profile", "email", "offline_access", "todos:read"},
 		Audiences: []string{"https://api.example"}, CreatedAt: time.Now(), UpdatedAt: time.Now(),
 	}
+	h.register(c, opts...)
+	return c, secret
+}
+
+// register applies opts to c, validates it and stores it.
+func (h *harness) register(c *idp.Client, opts ...clientOpt) {
+	h.t.Helper()
 	for _, o := range opts {
 		o(c)
 	}
@@ -109,7 +116,6 @@ func (h *harness) confidential(opts ...clientOpt) (*idp.Client, string) {
 	if err := h.store.CreateClient(h.t.Context(), c); err != nil {
 		h.t.Fatal(err)
 	}
-	return c, secret
 }
 
 // public registers a public (SPA) client.
@@ -122,15 +128,7 @@ func (h *harness) public(opts ...clientOpt) *idp.Client {
 		Scopes: []string{"openid", "profile", "email", "offline_access"}, AllowedCORSOrigins: []string{"http://127.0.0.1:5173"},
 		CreatedAt: time.Now(), UpdatedAt: time.Now(),
 	}
-	for _, o := range opts {
-		o(c)
-	}
-	if err := c.Validate(); err != nil {
-		h.t.Fatal(err)
-	}
-	if err := h.store.CreateClient(h.t.Context(), c); err != nil {
-		h.t.Fatal(err)
-	}
+	h.register(c, opts...)
 	return c
 }
 
