@@ -24,6 +24,10 @@ var singleParams = []string{
 	"client_assertion", "client_assertion_type", "token", "token_type_hint",
 }
 
+// maxAgeLimit is the max_age (seconds) from which no session is too old: it avoids overflowing
+// time.Duration with absurd values.
+const maxAgeLimit = 100 * 365 * 24 * 3600
+
 // duplicateParam returns the first parameter of form that appears more than once.
 func duplicateParam(form url.Values) string {
 	for _, p := range singleParams {
@@ -44,13 +48,13 @@ type issWriter struct {
 func (w *issWriter) WriteHeader(code int) {
 	if code == http.StatusFound || code == http.StatusSeeOther {
 		if loc := w.Header().Get("Location"); loc != "" {
-			if u, err := url.Parse(loc); err == nil && u.IsAbs() {
-				q := u.Query()
-				if q.Get("iss") == "" {
-					q.Set("iss", w.iss)
-					u.RawQuery = q.Encode()
-					w.Header().Set("Location", u.String())
+			if u, err := url.Parse(loc); err == nil && u.IsAbs() && !u.Query().Has("iss") {
+				// Append, never re-encode: the registered URI's own query stays byte for byte.
+				if u.RawQuery != "" {
+					u.RawQuery += "&"
 				}
+				u.RawQuery += "iss=" + url.QueryEscape(w.iss)
+				w.Header().Set("Location", u.String())
 			}
 		}
 	}
@@ -100,7 +104,10 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 				s.writeAuthorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("max_age must be a non-negative integer."))
 				return
 			}
-			needLogin = time.Since(ls.AuthTime) > time.Duration(n)*time.Second
+			// auth_time has whole seconds, as in the ID token and fosite's own check.
+			if n < maxAgeLimit {
+				needLogin = time.Since(ls.AuthTime.Truncate(time.Second)) > time.Duration(n)*time.Second
+			}
 		}
 	}
 	if needLogin {
@@ -118,10 +125,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 
 	// Scopes were checked against the client's by fosite; audiences too.
 	scopes := []string(ar.GetRequestedScopes())
-	audiences := []string(ar.GetRequestedAudience())
-	if len(audiences) == 0 {
-		audiences = s.defaultAudience(client)
-	}
+	audiences := s.audiences(ar)
 
 	// Consent (CO-01, CO-03): first-party clients skip it; others need a stored consent that
 	// covers every requested scope and audience, unless prompt=consent asks again.
@@ -172,6 +176,11 @@ func (s *Server) writeAuthorizeError(w http.ResponseWriter, r *http.Request, ar 
 		s.renderError(w, r, rfc.CodeField, "Authorization failed", rfc.GetDescription(), rfc.ErrorField)
 		return
 	}
+	// Only the query mode is offered: deliver errors that way even when the request asked for
+	// form_post or fragment, so they carry iss and need no script (AUTHZ-05).
+	if a, ok := ar.(*fosite.AuthorizeRequest); ok && a.ResponseMode != fosite.ResponseModeQuery {
+		a.ResponseMode = fosite.ResponseModeQuery
+	}
 	s.oauth.WriteAuthorizeError(r.Context(), &issWriter{w, s.cfg.Issuer}, ar, err)
 }
 
@@ -189,11 +198,16 @@ func authorizeReturnTo(ar fosite.AuthorizeRequester) string {
 	return authorizePath + "?" + q.Encode()
 }
 
-// defaultAudience is the client's registered audiences, or the issuer itself (whose userinfo is
-// the one resource every token may call), so that aud is never empty (RFC 9068 §3, RS-04).
-func (s *Server) defaultAudience(c *Client) []string {
-	if len(c.Audiences) > 0 {
-		return c.Audiences
+// audiences is what a request's tokens are for: the requested audiences (fosite checked them
+// against the client's), else the client's registered audiences, else the issuer itself (whose
+// userinfo is the one resource every token may call), so that aud is never empty (RFC 9068 §3,
+// RS-04).
+func (s *Server) audiences(r fosite.Requester) []string {
+	if aud := r.GetRequestedAudience(); len(aud) > 0 {
+		return aud
+	}
+	if aud := r.GetClient().GetAudience(); len(aud) > 0 {
+		return aud
 	}
 	return []string{s.cfg.Issuer}
 }
@@ -300,18 +314,15 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		s.writeAuthorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
 		return
 	}
-	client := ar.GetClient().(*Client)
-	audiences := []string(ar.GetRequestedAudience())
-	if len(audiences) == 0 {
-		audiences = s.defaultAudience(client)
-	}
+	client := ar.GetClient()
+	audiences := s.audiences(ar)
 	scopes := []string(ar.GetRequestedScopes())
-	if old, err := s.store.GetConsent(ctx, user.ID, client.ID); err == nil {
+	if old, err := s.store.GetConsent(ctx, user.ID, client.GetID()); err == nil {
 		scopes = union(old.Scopes, scopes)
 		audiences = union(old.Audiences, audiences)
 	}
 	now := time.Now()
-	if err := s.store.SaveConsent(ctx, &Consent{UserID: user.ID, ClientID: client.ID, Scopes: scopes, Audiences: audiences, CreatedAt: now, UpdatedAt: now}); err != nil {
+	if err := s.store.SaveConsent(ctx, &Consent{UserID: user.ID, ClientID: client.GetID(), Scopes: scopes, Audiences: audiences, CreatedAt: now, UpdatedAt: now}); err != nil {
 		s.serverError(w, r, err)
 		return
 	}
@@ -329,7 +340,21 @@ func (s *Server) reparseAuthorize(ctx context.Context, returnTo string) (fosite.
 	return s.oauth.NewAuthorizeRequest(ctx, req)
 }
 
-func withoutPrompt(returnTo, value string) string {
+// afterLogin is the authorization URL to resume after a fresh login: its prompt=login,
+// prompt=select_account and max_age are satisfied.
+func afterLogin(returnTo string) string {
+	u, err := url.Parse(withoutPrompt(returnTo, "login", "select_account"))
+	if err != nil || u.Path != authorizePath {
+		return returnTo
+	}
+	q := u.Query()
+	q.Del("max_age")
+	u.RawQuery = q.Encode()
+	return u.RequestURI()
+}
+
+// withoutPrompt removes values from the prompt parameter of an authorize URL.
+func withoutPrompt(returnTo string, values ...string) string {
 	u, err := url.Parse(returnTo)
 	if err != nil {
 		return returnTo
@@ -337,7 +362,7 @@ func withoutPrompt(returnTo, value string) string {
 	q := u.Query()
 	var keep []string
 	for _, v := range strings.Fields(q.Get("prompt")) {
-		if v != value {
+		if !slices.Contains(values, v) {
 			keep = append(keep, v)
 		}
 	}

@@ -2,10 +2,8 @@ package idp
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/url"
@@ -82,9 +80,10 @@ func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string {
 	return c.TokenEndpointAuthAlg
 }
 
-// GetResponseModes allows the query and form_post response modes only (AUTHZ-05).
+// GetResponseModes allows the query response mode only (AUTHZ-05): fosite's form_post page
+// needs an inline script that the pages' CSP forbids, and would carry no RFC 9207 iss.
 func (c *Client) GetResponseModes() []fosite.ResponseModeType {
-	return []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeQuery, fosite.ResponseModeFormPost}
+	return []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeQuery}
 }
 
 // GetEffectiveLifespan applies the client's access-token lifespan; refresh tokens get the
@@ -104,13 +103,7 @@ func HashClientSecret(secret []byte) []byte {
 }
 
 // GenerateClientSecret returns a new 256-bit secret, base64url without padding.
-func GenerateClientSecret() string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func GenerateClientSecret() string { return randomToken(32) }
 
 // SecretHasher is fosite's ClientSecretsHasher: SHA-256 and a constant-time comparison.
 type SecretHasher struct{}
@@ -161,6 +154,12 @@ func (c *Client) Validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("token endpoint auth method %q is not supported", c.TokenEndpointAuthMethod))
+	}
+	if c.AccessTokenLifespan < 0 || c.AccessTokenLifespan > MaxAccessTokenLifespan {
+		errs = append(errs, fmt.Errorf("access-token lifespan %s: between 0 and %s", c.AccessTokenLifespan, MaxAccessTokenLifespan))
+	}
+	if c.RefreshTokenLifespan < 0 {
+		errs = append(errs, errors.New("grant lifespan: must not be negative"))
 	}
 	if c.Public && slices.Contains(c.GrantTypes, "client_credentials") {
 		errs = append(errs, errors.New("a public client cannot use the client_credentials grant"))

@@ -9,6 +9,13 @@ import (
 	"time"
 )
 
+// MaxAccessTokenLifespan caps every access-token lifetime, server-wide or per client.
+const MaxAccessTokenLifespan = 24 * time.Hour
+
+// DefaultRetireAfter is how long a retired signing key stays in JWKS: longer than any token it
+// can have signed lives (access tokens at most MaxAccessTokenLifespan, ID tokens an hour).
+const DefaultRetireAfter = MaxAccessTokenLifespan + time.Hour
+
 // Config is the provider's configuration. cmd/gatehouse fills it from flags and the environment;
 // Validate reports every problem at once.
 type Config struct {
@@ -96,8 +103,8 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
 		}
 	}
-	if c.AccessTokenLifespan > 24*time.Hour {
-		errs = append(errs, fmt.Errorf("access-token-lifespan %s: at most 24h; JWT access tokens cannot be recalled", c.AccessTokenLifespan))
+	if c.AccessTokenLifespan > MaxAccessTokenLifespan {
+		errs = append(errs, fmt.Errorf("access-token-lifespan %s: at most %s; JWT access tokens cannot be recalled", c.AccessTokenLifespan, MaxAccessTokenLifespan))
 	}
 	return errors.Join(errs...)
 }

@@ -31,6 +31,7 @@ import (
 type harness struct {
 	t      testing.TB
 	srv    *httptest.Server
+	idp    *idp.Server
 	store  *sqlstore.Store
 	keys   *idp.Keys
 	issuer string
@@ -76,7 +77,7 @@ func newHarness(t testing.TB, db *database.DB, opts ...harnessOpt) *harness {
 		t.Fatal(err)
 	}
 	srv.Config.Handler = s
-	return &harness{t: t, srv: srv, store: store, keys: keys, issuer: srv.URL}
+	return &harness{t: t, srv: srv, idp: s, store: store, keys: keys, issuer: srv.URL}
 }
 
 // sqliteHarness is a harness on a fresh SQLite file.

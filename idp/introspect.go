@@ -14,6 +14,11 @@ import (
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	w.Header().Set("Cache-Control", "no-store")
+	// fosite also accepts an access_token parameter in place of client credentials: refuse it.
+	if r.URL.Query().Has("access_token") || r.PostFormValue("access_token") != "" {
+		s.oauth.WriteIntrospectionError(ctx, w, fosite.ErrRequestUnauthorized.WithHint("Introspection requires client authentication with HTTP Basic."))
+		return
+	}
 	if _, _, ok := r.BasicAuth(); !ok || !strings.HasPrefix(r.Header.Get("Authorization"), "Basic ") {
 		w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
 		s.oauth.WriteIntrospectionError(ctx, w, fosite.ErrRequestUnauthorized.WithHint("Introspection requires client authentication with HTTP Basic."))
@@ -50,16 +55,13 @@ func (s *Server) writeIntrospection(w http.ResponseWriter, resp fosite.Introspec
 		"token_type": "Bearer",
 	}
 	if use == fosite.RefreshToken {
-		out["token_type"] = "refresh_token"
+		delete(out, "token_type") // RFC 7662 token_type is an access-token type
 	}
 	if exp := ar.GetSession().GetExpiresAt(use); !exp.IsZero() {
 		out["exp"] = exp.Unix()
 	}
 	if sub := ar.GetSession().GetSubject(); sub != "" {
 		out["sub"] = sub
-	}
-	if u := ar.GetSession().GetUsername(); u != "" {
-		out["username"] = u
 	}
 	if aud := ar.GetGrantedAudience(); len(aud) > 0 {
 		out["aud"] = []string(aud)

@@ -145,7 +145,7 @@ func NewKeys(store Store, sealer *Sealer, cfg KeysConfig, log *slog.Logger) *Key
 		cfg.AccessTokenAlg = ES256
 	}
 	if cfg.RetireAfter <= 0 {
-		cfg.RetireAfter = 30 * 24 * time.Hour
+		cfg.RetireAfter = DefaultRetireAfter
 	}
 	return &Keys{store: store, sealer: sealer, cfg: cfg, log: log}
 }
@@ -394,7 +394,8 @@ func (s *signer) Generate(_ context.Context, claims jwt.MapClaims, header jwt.Ma
 }
 
 // Decode verifies the signature with the published key named by the token's kid; the header's
-// alg must be that key's own algorithm (RS-01).
+// alg must be that key's own algorithm and this signer's (RS-01), so the RS256 signer of ID
+// tokens never accepts an ES256 access token.
 func (s *signer) Decode(_ context.Context, token string) (*jwt.Token, error) {
 	ring := s.keys.ring.Load()
 	return jwt.ParseWithClaims(token, jwt.MapClaims{}, func(t *jwt.Token) (any, error) {
@@ -403,8 +404,8 @@ func (s *signer) Decode(_ context.Context, token string) (*jwt.Token, error) {
 		if key == nil {
 			return nil, fmt.Errorf("unknown key id")
 		}
-		if string(t.Method) != key.alg {
-			return nil, fmt.Errorf("algorithm %q does not match the key's %q", t.Method, key.alg)
+		if string(t.Method) != key.alg || key.alg != s.alg {
+			return nil, fmt.Errorf("algorithm %q does not match the key's %q or this signer's %q", t.Method, key.alg, s.alg)
 		}
 		return key.pub, nil
 	})

@@ -151,8 +151,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	// A fresh login satisfies prompt=login: drop it so the authorization does not loop.
-	http.Redirect(w, r, withoutPrompt(returnTo, "login"), http.StatusSeeOther) // 303: never re-POST (AUTHZ-11)
+	// A fresh login satisfies prompt=login, prompt=select_account and any max_age: drop them so
+	// the authorization does not send the user back to log in again.
+	http.Redirect(w, r, afterLogin(returnTo), http.StatusSeeOther) // 303: never re-POST (AUTHZ-11)
 }
 
 // serverError logs err with the request ID and shows a page without internals.

@@ -92,6 +92,9 @@ func (s *Server) parseIDTokenHint(r *http.Request, hint string) (clientID, subje
 		return "", "", false
 	}
 	claims := tok.Claims
+	if typ, _ := tok.Header["typ"].(string); typ == AccessTokenType {
+		return "", "", false
+	}
 	if iss, _ := claims["iss"].(string); iss != s.cfg.Issuer {
 		return "", "", false
 	}

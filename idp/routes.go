@@ -75,8 +75,13 @@ func (s *Server) routes() http.Handler {
 		web.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	r.Get("/readyz", s.handleReady)
-	r.Handle("/metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	return r
+}
+
+// MetricsHandler serves the Prometheus metrics. It is not routed on the public listener:
+// cmd/gatehouse serves it on its own address (--metrics-addr, loopback by default).
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{})
 }
 
 func noStore(next http.Handler) http.Handler {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -439,7 +440,12 @@ func TestHeaders_HD02_HD04_HD05_HD06(t *testing.T) {
 	if resp := do("GET", "/readyz", "", nil); resp.StatusCode != http.StatusOK {
 		t.Errorf("/readyz = %d", resp.StatusCode)
 	}
-	_, metrics := getNoFollow(t, h.issuer+"/metrics")
+	if resp := do("GET", "/metrics", "", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics on the public listener = %d, want 404", resp.StatusCode)
+	}
+	rec := httptest.NewRecorder()
+	h.idp.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	metrics := rec.Body.String()
 	if !strings.Contains(metrics, `gatehouse_http_requests_total{code="200",route="/oauth2/token",server="idp"}`) || !strings.Contains(metrics, "go_goroutines") {
 		t.Errorf("metrics lack request counters or runtime metrics")
 	}
@@ -491,5 +497,47 @@ func TestTamperedAccessToken_RS08_OIDC04(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "Bearer") {
 		t.Errorf("token in the query = %d %q, want 401 with a Bearer challenge", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+}
+
+// TestReviewRegressions covers findings of the first security review: the access_token
+// parameter cannot stand in for client credentials at introspection (IR-01), userinfo refuses
+// refresh tokens (OIDC-04), form_post is refused (AUTHZ-05), and max_age=0 or
+// prompt=select_account do not send the user back to login forever (CONF-10).
+func TestReviewRegressions_IR01_OIDC04_AUTHZ05_CONF10(t *testing.T) {
+	h := sqliteHarness(t)
+	web, secret := h.confidential(firstParty)
+	h.user("rev2@example.com")
+	cfg := h.oauthConfig(web, secret, "openid", "offline_access")
+	b := h.browser()
+	code, verifier := h.codeFlow(b, cfg, "rev2@example.com")
+	tok, err := cfg.Exchange(t.Context(), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, h.issuer+"/oauth2/introspect", strings.NewReader(url.Values{"token": {tok.AccessToken}, "access_token": {tok.AccessToken}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("nobody", "nothing")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || strings.Contains(string(body), `"active":true`) {
+		t.Errorf("introspection with access_token instead of credentials = %d %s", resp.StatusCode, body)
+	}
+	if status, _ := h.userinfo(tok.RefreshToken); status != http.StatusUnauthorized {
+		t.Errorf("userinfo with a refresh token = %d, want 401", status)
+	}
+	loc, err := b.authorize(cfg.AuthCodeURL("state-12345678", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("response_mode", "form_post")), "", "")
+	if e := loc.Query().Get("error"); err != nil || (e != "invalid_request" && e != "unsupported_response_mode") || loc.Query().Get("iss") != h.issuer {
+		t.Errorf("response_mode=form_post = %v %v, want an error in the query with iss", loc, err)
+	}
+	for _, p := range []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("max_age", "0"), oauth2.SetAuthURLParam("prompt", "select_account")} {
+		loc, err := b.authorize(cfg.AuthCodeURL("state-12345678", oauth2.S256ChallengeOption(verifier), p), "rev2@example.com", testPassword)
+		if err != nil || loc.Query().Get("code") == "" {
+			t.Errorf("re-login: %v %v, want a code after one login", loc, err)
+		}
 	}
 }

@@ -25,7 +25,6 @@ type Session struct {
 var (
 	_ openid.Session             = (*Session)(nil)
 	_ oauth2.JWTSessionContainer = (*Session)(nil)
-	_ fosite.ExtraClaimsSession  = (*Session)(nil)
 )
 
 // NewSession returns an empty session, the shape stores unmarshal into.
@@ -51,11 +50,6 @@ func (s *Session) GetJWTClaims() jwt.JWTClaimsContainer {
 // GetJWTHeader returns the access-token header. The signer adds alg and kid.
 func (s *Session) GetJWTHeader() *jwt.Headers {
 	return &jwt.Headers{Extra: map[string]any{"typ": AccessTokenType}}
-}
-
-// GetExtraClaims adds client_id to introspection responses.
-func (s *Session) GetExtraClaims() map[string]any {
-	return map[string]any{"client_id": s.ClientID}
 }
 
 // Clone returns a deep copy.

@@ -37,17 +37,13 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		for _, sc := range ar.GetRequestedScopes() {
 			ar.GrantScope(sc)
 		}
-		aud := []string(ar.GetRequestedAudience())
-		if len(aud) == 0 {
-			if c, ok := client.(*Client); ok {
-				aud = s.defaultAudience(c)
-			}
-		}
-		for _, a := range aud {
+		for _, a := range s.audiences(ar) {
 			ar.GrantAudience(a)
 		}
 		sess.Subject = client.GetID()
 		sess.ClientID = client.GetID()
+		// No ID token in this grant: store no empty ID-token claims with every token.
+		sess.DefaultSession.Claims, sess.DefaultSession.Headers = nil, nil
 	}
 	resp, err := s.oauth.NewAccessResponse(ctx, ar)
 	if errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
@@ -87,7 +83,7 @@ func normalizeClientAuthError(r *http.Request, err error) error {
 	if !errors.As(err, &rfc) {
 		return fosite.ErrInvalidClient.WithHint("The client assertion is not valid.").WithWrap(err)
 	}
-	if rfc.ErrorField == fosite.ErrJTIKnown.ErrorField {
+	if errors.Is(err, fosite.ErrJTIKnown) {
 		return fosite.ErrInvalidClient.WithHint("The client assertion was already used.").WithWrap(err)
 	}
 	return err

@@ -30,8 +30,8 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		bearerError(w, http.StatusUnauthorized, "invalid_request", "")
 		return
 	}
-	_, ar, err := s.oauth.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
-	if err != nil {
+	use, ar, err := s.oauth.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
+	if err != nil || use != fosite.AccessToken { // fosite falls back to refresh tokens (OIDC-04)
 		bearerError(w, http.StatusUnauthorized, "invalid_token", "")
 		return
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -168,19 +170,24 @@ func loadJWKS(arg string) (*jose.JSONWebKeySet, string, error) {
 		if !k.Valid() || k.KeyID == "" {
 			return nil, "", fmt.Errorf("--jwks: key %d is not valid or has no kid", i+1)
 		}
-		switch k.Algorithm {
-		case "", "RS256", "ES256", "PS256", "EdDSA":
+		// The key type decides the algorithm (RS256 or ES256, as discovery advertises); a
+		// declared alg must agree with it.
+		var want string
+		switch k.Key.(type) {
+		case *rsa.PublicKey:
+			want = idp.RS256
+		case *ecdsa.PublicKey:
+			want = idp.ES256
 		default:
-			return nil, "", fmt.Errorf("--jwks: key %d: algorithm %q is not allowed", i+1, k.Algorithm)
+			return nil, "", fmt.Errorf("--jwks: key %d: only RSA (RS256) and P-256 (ES256) keys are supported", i+1)
 		}
-		if alg == "" {
-			alg = k.Algorithm
-		} else if k.Algorithm != "" && k.Algorithm != alg {
-			return nil, "", errors.New("--jwks: all keys must declare the same algorithm")
+		if k.Algorithm != "" && k.Algorithm != want {
+			return nil, "", fmt.Errorf("--jwks: key %d: algorithm %q does not fit its key type (want %s)", i+1, k.Algorithm, want)
 		}
-	}
-	if alg == "" {
-		alg = "RS256"
+		if alg != "" && alg != want {
+			return nil, "", errors.New("--jwks: all keys must be of one algorithm")
+		}
+		alg = want
 	}
 	return &set, alg, nil
 }

@@ -100,7 +100,7 @@ within ten seconds.`,
 	}
 	rotate.Flags().StringVar(&alg, "alg", "", "rotate only this algorithm's key (default: all in use)")
 	rotate.Flags().StringVar(&accessAlg, "access-token-alg", idp.ES256, "the server's access-token algorithm (GATEHOUSE_ACCESS_TOKEN_ALG)")
-	rotate.Flags().DurationVar(&retire, "retire-after", 2*time.Hour, "how long the retired key stays published: longer than any token it signed lives")
+	rotate.Flags().DurationVar(&retire, "retire-after", idp.DefaultRetireAfter, "how long the retired key stays published: longer than any token it signed lives")
 	cmd.AddCommand(rotate)
 	return cmd
 }

@@ -102,7 +102,7 @@ func TestServeStartsAndDrains(t *testing.T) {
 	done := make(chan error, 1)
 	var out bytes.Buffer
 	go func() {
-		done <- run(ctx, []string{"serve", "--database", "sqlite:" + filepath.Join(dir, "g.db"), "--idp-addr", addr, "--issuer", "http://" + addr, "--log-format", "json"},
+		done <- run(ctx, []string{"serve", "--database", "sqlite:" + filepath.Join(dir, "g.db"), "--idp-addr", addr, "--metrics-addr", "127.0.0.1:0", "--issuer", "http://" + addr, "--log-format", "json"},
 			func(string) string { return "" }, strings.NewReader(""), &out, io.Discard)
 	}()
 	var resp *http.Response

@@ -36,6 +36,7 @@ type serveConfig struct {
 	logLevel        string
 	shutdownTimeout time.Duration
 	pprofAddr       string
+	metricsAddr     string
 }
 
 func newServeCmd(e *env, g *globals) *cobra.Command {
@@ -65,6 +66,7 @@ keys are created.`,
 	f.StringVar(&c.logFormat, "log-format", "auto", "log format: auto, text or json (GATEHOUSE_LOG_FORMAT)")
 	f.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error (GATEHOUSE_LOG_LEVEL)")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long SIGTERM waits for in-flight requests (GATEHOUSE_SHUTDOWN_TIMEOUT)")
+	f.StringVar(&c.metricsAddr, "metrics-addr", "127.0.0.1:9464", "listen address of /metrics, apart from the public listener; empty to disable (GATEHOUSE_METRICS_ADDR)")
 	f.StringVar(&c.pprofAddr, "pprof-addr", "", "serve Go's pprof profiles on this loopback address, e.g. 127.0.0.1:6060 (GATEHOUSE_PPROF_ADDR); off by default")
 	return cmd
 }
@@ -149,6 +151,17 @@ func serve(ctx context.Context, e *env, g *globals, c *serveConfig) error {
 		log.Warn("unsafe for production: " + w)
 	}
 
+	if c.metricsAddr != "" {
+		mln, err := net.Listen("tcp", c.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("GATEHOUSE_METRICS_ADDR: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", srv.MetricsHandler())
+		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = ms.Serve(mln) }()
+		defer ms.Close()
+	}
 	if c.pprofAddr != "" {
 		if err := servePprof(c.pprofAddr, log); err != nil {
 			return err
@@ -205,7 +218,7 @@ func newIDPServer(ctx context.Context, g *globals, c *serveConfig, db *database.
 	}
 	keys := idp.NewKeys(store, sealer, idp.KeysConfig{
 		AccessTokenAlg: cfg.AccessTokenAlg,
-		RetireAfter:    max(cfg.IDTokenLifespan, cfg.AccessTokenLifespan) + time.Hour,
+		RetireAfter:    max(idp.DefaultRetireAfter, cfg.IDTokenLifespan+time.Hour),
 		ReloadInterval: 10 * time.Second,
 	}, log)
 	if err := keys.Init(ctx); err != nil {

@@ -97,7 +97,8 @@ func parse(rawURL string) (dialect Dialect, dsn, path string, err error) {
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
 		u, err := url.Parse(rawURL)
 		if err != nil {
-			return "", "", "", fmt.Errorf("database URL: %w", err)
+			// url's error quotes the whole URL, password included.
+			return "", "", "", errors.New("database URL: not a valid postgres:// URL")
 		}
 		// binary_parameters lets lib/pq send parse, bind and execute in one round trip instead
 		// of two for every query with arguments.

@@ -37,7 +37,8 @@ func GetRequestID(ctx context.Context) string {
 	return id
 }
 
-// statusWriter records the status code and keeps http.Flusher and Unwrap working.
+// statusWriter records the status code; Unwrap lets http.ResponseController reach the
+// underlying writer (Flush, deadlines).
 type statusWriter struct {
 	http.ResponseWriter
 	status int
