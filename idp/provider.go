@@ -63,7 +63,7 @@ func newProvider(cfg Config, store Store, keys *Keys) (fosite.OAuth2Provider, *f
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: keys.Signer(RS256), Config: fc},
 		Signer:                     keys.Signer(RS256),
 	}
-	p := compose.Compose(fc, newCachingStore(store), strategy,
+	p := compose.Compose(fc, store, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2RefreshTokenGrantFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,

@@ -134,7 +134,7 @@ func serve(ctx context.Context, e *env, g *globals, c *serveConfig) error {
 	if err != nil {
 		return err
 	}
-	db, store, err := openStore(ctx, g, c.migrate, sqlstore.WithRefreshGrace(c.refreshGrace))
+	db, store, err := openStore(ctx, g, c.migrate, sqlstore.WithRefreshGrace(c.refreshGrace), sqlstore.WithClientCache(time.Second))
 	if err != nil {
 		return err
 	}

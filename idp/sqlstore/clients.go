@@ -28,8 +28,6 @@ var clientColumnNames = []string{
 var (
 	// clientColumns lists the columns for SELECT and INSERT.
 	clientColumns = strings.Join(clientColumnNames, ", ")
-	// joinedClientColumns lists them qualified with the alias c, for joins.
-	joinedClientColumns = "c." + strings.Join(clientColumnNames, ", c.")
 	// clientUpdateSet assigns every column but id, for UPDATE.
 	clientUpdateSet = strings.Join(clientColumnNames[1:], " = ?, ") + " = ?"
 )
@@ -166,10 +164,17 @@ func (s *Store) GetClientByID(ctx context.Context, id string) (*idp.Client, erro
 	return c, nil
 }
 
+// readClient reads a client, disabled or not, in the transaction of ctx if there is one.
+func (s *Store) readClient(ctx context.Context, id string) (*idp.Client, error) {
+	return s.getClient(ctx, s.q(ctx), id, false)
+}
+
 // GetClient implements fosite.ClientManager: it returns the *idp.Client, or fosite.ErrNotFound
-// if there is none or it is disabled (AUTHZ-03).
+// if there is none or it is disabled (AUTHZ-03). It may answer from the client cache
+// (WithClientCache).
+
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
-	c, err := s.getClient(ctx, s.q(ctx), id, false)
+	c, err := s.clients.get(ctx, id, s.readClient)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fosite.ErrNotFound
 	}

@@ -144,25 +144,24 @@ func (s *Store) createRequest(ctx context.Context, table, sig string, req fosite
 // into sess, or into a new idp.Session when sess is nil. An unknown signature, or a disabled
 // client, is fosite.ErrNotFound.
 func (s *Store) getRequest(ctx context.Context, table, sig string, sess fosite.Session, cols string, dest ...any) (fosite.Requester, error) {
-	var (
-		raw []byte
-		c   clientRow
-	)
+	var raw []byte
+	var clientID string
 	err := s.q(ctx).QueryRowxContext(ctx, s.rebind(
-		"SELECT t.request, "+joinedClientColumns+cols+" FROM "+table+" t JOIN clients c ON c.id = t.client_id WHERE t.signature = ?"),
-		digest(sig)).Scan(append(append([]any{&raw}, c.dest()...), dest...)...)
+		"SELECT t.request, t.client_id"+cols+" FROM "+table+" t WHERE t.signature = ?"),
+		digest(sig)).Scan(append([]any{&raw, &clientID}, dest...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fosite.ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", table, storageErr(err))
 	}
-	if c.disabled {
+	// The client row goes with its tokens (ON DELETE CASCADE); a disabled client's tokens are dead.
+	client, err := s.clients.get(ctx, clientID, s.readClient)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && client.Disabled) {
 		return nil, fosite.ErrNotFound
 	}
-	client, err := c.client()
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", table, err)
+		return nil, fmt.Errorf("read %s client: %w", table, storageErr(err))
 	}
 	req, err := decodeRequest(raw, client, sess)
 	if err != nil {

@@ -29,6 +29,7 @@ type Store struct {
 	// forUpdate ends a SELECT that must lock its rows: " FOR UPDATE" on PostgreSQL. SQLite has
 	// no row locks; its transactions begin IMMEDIATE and so already hold the write lock.
 	forUpdate string
+	clients   *clientCache
 }
 
 var _ idp.Store = (*Store)(nil)
@@ -49,9 +50,18 @@ func WithClock(now func() time.Time) Option {
 	return func(s *Store) { s.now = now }
 }
 
+// WithClientCache lets the fosite read paths (GetClient and the client of a stored token) reuse a
+// client read at most ttl ago (default 0: always read). Every token, introspection and
+// revocation request reads its client; the hot ones (machines, resource servers) repeat
+// thousands of times a second. A client that is disabled, deleted or given a new secret is then
+// served the old way for at most ttl. The domain methods (GetClientByID, ListClients) always read.
+func WithClientCache(ttl time.Duration) Option {
+	return func(s *Store) { s.clients = newClientCache(ttl) }
+}
+
 // New returns a Store on db, whose schema must be migrated (migrations.Up).
 func New(db *database.DB, opts ...Option) *Store {
-	s := &Store{db: db, grace: DefaultRefreshGrace, now: time.Now}
+	s := &Store{db: db, grace: DefaultRefreshGrace, now: time.Now, clients: newClientCache(0)}
 	if db.Dialect == database.Postgres {
 		s.forUpdate = " FOR UPDATE"
 	}

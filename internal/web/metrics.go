@@ -10,6 +10,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
+// routePattern is the chi route that served r ("unmatched" when none did).
+func routePattern(r *http.Request) string {
+	if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+		return rc.RoutePattern()
+	}
+	return "unmatched"
+}
+
 // NewRegistry returns a Prometheus registry with the Go runtime and process collectors. Each
 // server owns its registry: there is no global one.
 func NewRegistry() *prometheus.Registry {
@@ -39,10 +47,7 @@ func Metrics(reg prometheus.Registerer, server string) func(http.Handler) http.H
 				sw = &statusWriter{ResponseWriter: w}
 			}
 			next.ServeHTTP(sw, r)
-			route := "unmatched"
-			if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-				route = rc.RoutePattern()
-			}
+			route := routePattern(r)
 			requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
 			duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 		})

@@ -78,6 +78,7 @@ func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 			log.LogAttrs(r.Context(), level, "request",
 				slog.String("request_id", GetRequestID(r.Context())),
 				slog.String("method", r.Method),
+				slog.String("route", routePattern(r)),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", sw.status),
 				slog.Int64("bytes", sw.bytes),
