@@ -1,0 +1,278 @@
+package bearer
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// Errors returned by Verify and New. Every refusal of a token wraps ErrInvalidToken.
+var (
+	// ErrInvalidToken is wrapped by every reason a token is refused.
+	ErrInvalidToken = errors.New("invalid access token")
+	// ErrNoKeys means the verifier has no keys for the token (the issuer is unreachable and
+	// nothing is cached, or the kid is unknown). It wraps ErrInvalidToken: fail closed.
+	ErrNoKeys = fmt.Errorf("%w: no verification key", ErrInvalidToken)
+	// ErrMisconfigured means the issuer's metadata contradicts the configuration.
+	ErrMisconfigured = errors.New("issuer metadata does not match the configuration")
+)
+
+// Verifier verifies RFC 9068 JWT access tokens issued by one issuer for one audience. It is safe
+// for concurrent use.
+type Verifier struct {
+	cfg  Config
+	log  *slog.Logger
+	algs []jose.SignatureAlgorithm
+
+	keys atomic.Pointer[keySet]
+	meta atomic.Pointer[metadata]
+
+	mu          sync.Mutex // serialises fetches (single flight); guards lastRefetch
+	lastRefetch time.Time  // last fetch caused by an unknown kid or a failed refresh
+	refreshing  atomic.Bool
+	fetches     atomic.Int64
+}
+
+// New validates cfg and returns a Verifier. It discovers the issuer's jwks_uri and loads the
+// keys. If the issuer is unreachable, New still succeeds: the verifier refuses every token
+// (fail closed) and retries at most once per MinRefreshInterval. New fails when the issuer's
+// metadata names another issuer, or lacks an introspection_endpoint while Introspection is set.
+func New(ctx context.Context, cfg Config) (*Verifier, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("bearer: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	v := &Verifier{cfg: cfg, log: cfg.Logger}
+	for _, a := range cfg.Algorithms {
+		v.algs = append(v.algs, jose.SignatureAlgorithm(a))
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := v.load(ctx); err != nil {
+		if errors.Is(err, ErrMisconfigured) {
+			return nil, fmt.Errorf("bearer: %w", err)
+		}
+		v.lastRefetch = time.Now() // pace the retries
+		v.log.Warn("bearer: cannot load the issuer's keys yet; refusing tokens until it can", "issuer", cfg.Issuer, "err", err)
+	}
+	if m := v.meta.Load(); m != nil && cfg.Introspection != nil && m.IntrospectionEndpoint == "" {
+		return nil, fmt.Errorf("bearer: %w: no introspection_endpoint", ErrMisconfigured)
+	}
+	return v, nil
+}
+
+// Principal is the verified caller: what a handler may trust about the token.
+type Principal struct {
+	Subject   string    // sub: the user, or the client for client-credentials tokens
+	ClientID  string    // client_id: the OAuth client the token was issued to
+	Scopes    []string  // scope, split on spaces
+	TokenID   string    // jti
+	ExpiresAt time.Time // exp
+	Audience  []string  // aud
+}
+
+// HasScope reports whether the token was granted scope s.
+func (p *Principal) HasScope(s string) bool { return p != nil && slices.Contains(p.Scopes, s) }
+
+type principalKey struct{}
+type tokenKey struct{}
+
+// NewContext returns ctx carrying p. Middleware calls it; tests of handlers may too.
+func NewContext(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the Principal Middleware put in ctx.
+func FromContext(ctx context.Context) (*Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(*Principal)
+	return p, ok && p != nil
+}
+
+// claims are the RFC 9068 §2.2 claims the verifier reads.
+type claims struct {
+	jwt.Claims
+	ClientID string   `json:"client_id"`
+	Scope    string   `json:"scope"`
+	Scp      []string `json:"scp"` // older fosite and Okta style; used only when scope is absent
+}
+
+// forbiddenHeaders are refused outright: the verifier never takes a key or a key's location from
+// the token (RFC 8725 §3.10, RS-03) and supports no critical extension (RFC 7515 §4.1.11, RS-08).
+var forbiddenHeaders = []string{"jku", "jwk", "x5u", "x5c", "crit"}
+
+// Verify checks raw (the compact JWS, without "Bearer ") and returns its Principal. Every error
+// wraps ErrInvalidToken; the message is for logs, not for clients.
+func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
+	p, err := v.verify(ctx, raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	return p, nil
+}
+
+func (v *Verifier) verify(ctx context.Context, raw string) (*Principal, error) {
+	if len(raw) > MaxTokenSize {
+		return nil, errors.New("token too large")
+	}
+	// Compact serialisation only: the JSON serialisation may carry unprotected headers.
+	if strings.Count(raw, ".") != 2 {
+		return nil, errors.New("not a compact JWS")
+	}
+	hdr, err := base64.RawURLEncoding.DecodeString(raw[:strings.IndexByte(raw, '.')])
+	if err != nil {
+		return nil, errors.New("malformed header")
+	}
+	var h map[string]json.RawMessage
+	if err := json.Unmarshal(hdr, &h); err != nil {
+		return nil, errors.New("malformed header")
+	}
+	for _, name := range forbiddenHeaders {
+		if _, ok := h[name]; ok {
+			return nil, fmt.Errorf("header %q refused", name)
+		}
+	}
+	// RFC 9068 §4: typ must be at+jwt; media types are case-insensitive (RFC 8725 §3.11, RS-05).
+	var typ string
+	if err := json.Unmarshal(h["typ"], &typ); err != nil || !(strings.EqualFold(typ, "at+jwt") || strings.EqualFold(typ, "application/at+jwt")) {
+		return nil, fmt.Errorf("typ %q is not at+jwt", typ)
+	}
+	// ParseSigned refuses algorithms outside the allowlist (RFC 8725 §3.1, RS-01).
+	tok, err := jwt.ParseSigned(raw, v.algs)
+	if err != nil {
+		return nil, err
+	}
+	if len(tok.Headers) != 1 {
+		return nil, errors.New("want exactly one signature")
+	}
+	kid, alg := tok.Headers[0].KeyID, tok.Headers[0].Algorithm
+	if kid == "" {
+		return nil, errors.New("no kid")
+	}
+	key, err := v.keyFor(ctx, kid)
+	if err != nil {
+		return nil, err
+	}
+	// One algorithm per key: the token's alg must be the key's own (RS-01).
+	if alg != key.alg {
+		return nil, fmt.Errorf("alg %s does not match key %q's %s", alg, kid, key.alg)
+	}
+	var c claims
+	if err := tok.Claims(key.key, &c); err != nil {
+		return nil, err
+	}
+	if err := v.checkClaims(&c, time.Now()); err != nil {
+		return nil, err
+	}
+	scopes := strings.Fields(c.Scope)
+	if c.Scope == "" {
+		scopes = c.Scp
+	}
+	return &Principal{
+		Subject: c.Subject, ClientID: c.ClientID, Scopes: scopes, TokenID: c.ID,
+		ExpiresAt: c.Expiry.Time(), Audience: []string(c.Audience),
+	}, nil
+}
+
+// checkClaims applies RFC 9068 §4 and RFC 7519 §4.1 to verified claims.
+func (v *Verifier) checkClaims(c *claims, now time.Time) error {
+	var errs []error
+	if c.Issuer != v.cfg.Issuer { // exact, no normalisation (RS-06)
+		errs = append(errs, fmt.Errorf("iss %q is not %q", c.Issuer, v.cfg.Issuer))
+	}
+	if !slices.Contains(c.Audience, v.cfg.Audience) { // also refuses aud: [] (RS-04)
+		errs = append(errs, fmt.Errorf("aud %q does not contain %q", []string(c.Audience), v.cfg.Audience))
+	}
+	leeway := v.cfg.Leeway
+	switch {
+	case c.Expiry == nil:
+		errs = append(errs, errors.New("no exp"))
+	case now.After(c.Expiry.Time().Add(leeway)):
+		errs = append(errs, errors.New("expired"))
+	}
+	if c.NotBefore != nil && now.Add(leeway).Before(c.NotBefore.Time()) {
+		errs = append(errs, errors.New("nbf in the future"))
+	}
+	if c.IssuedAt != nil && now.Add(leeway).Before(c.IssuedAt.Time()) {
+		errs = append(errs, errors.New("iat in the future"))
+	}
+	if c.ClientID == "" {
+		errs = append(errs, errors.New("no client_id"))
+	}
+	if c.Subject == "" {
+		errs = append(errs, errors.New("no sub"))
+	}
+	return errors.Join(errs...)
+}
+
+// keyFor returns the key with kid. An unknown kid makes the verifier refetch the JWKS, at most
+// once per MinRefreshInterval whatever the number of callers (RS-02); concurrent callers wait
+// for the one fetch. A known kid in an expired set is used at once while the set refreshes in
+// the background, so verification continues while the issuer is unreachable.
+func (v *Verifier) keyFor(ctx context.Context, kid string) (publicKey, error) {
+	ks := v.keys.Load()
+	if k, ok := ks.lookup(kid); ok {
+		if time.Now().After(ks.expires) {
+			v.refreshInBackground()
+		}
+		return k, nil
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if k, ok := v.keys.Load().lookup(kid); ok { // another caller's fetch brought it
+		return k, nil
+	}
+	if time.Since(v.lastRefetch) < v.cfg.MinRefreshInterval {
+		return publicKey{}, fmt.Errorf("%w: unknown kid", ErrNoKeys)
+	}
+	v.lastRefetch = time.Now()
+	if err := v.load(ctx); err != nil {
+		v.log.Warn("bearer: JWKS refetch failed", "issuer", v.cfg.Issuer, "err", err)
+		return publicKey{}, fmt.Errorf("%w: %w", ErrNoKeys, err)
+	}
+	if k, ok := v.keys.Load().lookup(kid); ok {
+		return k, nil
+	}
+	return publicKey{}, fmt.Errorf("%w: unknown kid", ErrNoKeys)
+}
+
+// refreshInBackground reloads an expired key set without holding up the request. A failed
+// load keeps the current keys and is retried no sooner than MinRefreshInterval later.
+func (v *Verifier) refreshInBackground() {
+	if !v.refreshing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer v.refreshing.Store(false)
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		ks := v.keys.Load()
+		if ks == nil || time.Now().Before(ks.expires) {
+			return // someone else refreshed
+		}
+		if err := v.load(context.Background()); err != nil {
+			v.log.Warn("bearer: JWKS refresh failed; still using the cached keys", "issuer", v.cfg.Issuer, "err", err)
+			retry := *ks
+			retry.expires = time.Now().Add(v.cfg.MinRefreshInterval)
+			v.keys.Store(&retry)
+		}
+	}()
+}
+
+func (v *Verifier) allows(alg string) bool {
+	return slices.Contains(v.algs, jose.SignatureAlgorithm(alg))
+}
+
+// Fetches returns how many times the verifier has tried to load the issuer's keys. Operators may
+// export it as a metric.
+func (v *Verifier) Fetches() int64 { return v.fetches.Load() }
