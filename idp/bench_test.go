@@ -17,7 +17,7 @@ import (
 )
 
 func withAlg(alg string) harnessOpt {
-	return func(c *idp.Config, _ *[]sqlstore.Option) { c.AccessTokenAlg = alg }
+	return func(s *harnessSetup) { s.cfg.AccessTokenAlg = alg }
 }
 
 // benchBackends runs fn on SQLite and, when configured, PostgreSQL, for each access-token algorithm.
@@ -30,8 +30,8 @@ func benchBackends(b *testing.B, fn func(b *testing.B, h *harness)) {
 		for _, alg := range []string{idp.ES256, idp.RS256} {
 			b.Run(be.name+"/"+alg, func(b *testing.B) {
 				// As `gatehouse serve` runs it: clients cached for a second.
-				fn(b, newHarness(b, be.newDB(b), withAlg(alg), func(_ *idp.Config, o *[]sqlstore.Option) {
-					*o = append(*o, sqlstore.WithClientCache(time.Second))
+				fn(b, newHarness(b, be.newDB(b), withAlg(alg), func(s *harnessSetup) {
+					s.sopts = append(s.sopts, sqlstore.WithClientCache(time.Second))
 				}))
 			})
 		}

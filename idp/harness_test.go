@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -34,6 +35,7 @@ type harness struct {
 	idp    *idp.Server
 	store  *sqlstore.Store
 	keys   *idp.Keys
+	hasher *idp.PasswordHasher
 	issuer string
 }
 
@@ -45,10 +47,34 @@ const (
 
 var testArgon2 = idp.Argon2Params{Memory: 8 * 1024, Time: 1, Threads: 1}
 
-type harnessOpt func(*idp.Config, *[]sqlstore.Option)
+// harnessSetup is what options may change before the server is built.
+type harnessSetup struct {
+	cfg   idp.Config
+	sopts []sqlstore.Option
+	deps  idp.Deps
+}
+
+type harnessOpt func(*harnessSetup)
 
 func withGrace(d time.Duration) harnessOpt {
-	return func(_ *idp.Config, o *[]sqlstore.Option) { *o = append(*o, sqlstore.WithRefreshGrace(d)) }
+	return func(s *harnessSetup) { s.sopts = append(s.sopts, sqlstore.WithRefreshGrace(d)) }
+}
+
+// generousLimits keep the rate limits out of the way of tests about something else.
+var generousLimits = idp.Limits{Login: "100000-M", Token: "100000-M", TokenClient: "100000-M", Introspect: "100000-M"}
+
+// withLimits replaces the generous test limits (empty rates take the production defaults).
+func withLimits(l idp.Limits) harnessOpt {
+	return func(s *harnessSetup) { s.deps.Limits = l }
+}
+
+// withTrustedProxies makes the provider believe X-Forwarded-For from these peers.
+func withTrustedProxies(cidrs ...string) harnessOpt {
+	return func(s *harnessSetup) {
+		for _, c := range cidrs {
+			s.deps.TrustedProxies = append(s.deps.TrustedProxies, netip.MustParsePrefix(c))
+		}
+	}
 }
 
 func newHarness(t testing.TB, db *database.DB, opts ...harnessOpt) *harness {
@@ -56,12 +82,15 @@ func newHarness(t testing.TB, db *database.DB, opts ...harnessOpt) *harness {
 	srv := httptest.NewUnstartedServer(nil)
 	srv.Start()
 	t.Cleanup(srv.Close)
-	cfg := idp.Config{Issuer: srv.URL, Secrets: [][]byte{[]byte(strings.Repeat("s", 40))}, Debug: false}
-	var sopts []sqlstore.Option
-	for _, o := range opts {
-		o(&cfg, &sopts)
+	set := harnessSetup{
+		cfg:  idp.Config{Issuer: srv.URL, Secrets: [][]byte{[]byte(strings.Repeat("s", 40))}, Debug: false},
+		deps: idp.Deps{Limits: generousLimits},
 	}
-	store := sqlstore.New(db, sopts...)
+	for _, o := range opts {
+		o(&set)
+	}
+	cfg := set.cfg
+	store := sqlstore.New(db, set.sopts...)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sealer, err := idp.NewSealer(cfg.Secrets)
 	if err != nil {
@@ -72,12 +101,14 @@ func newHarness(t testing.TB, db *database.DB, opts ...harnessOpt) *harness {
 	if err := keys.Init(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	s, err := idp.NewServer(cfg, idp.Deps{Store: store, Keys: keys, Hasher: idp.NewPasswordHasher(testArgon2, 0, 0), Log: log})
+	d := set.deps
+	d.Store, d.Keys, d.Hasher, d.Log = store, keys, idp.NewPasswordHasher(testArgon2, 0, 0), log
+	s, err := idp.NewServer(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv.Config.Handler = s
-	return &harness{t: t, srv: srv, idp: s, store: store, keys: keys, issuer: srv.URL}
+	return &harness{t: t, srv: srv, idp: s, store: store, keys: keys, hasher: d.Hasher, issuer: srv.URL}
 }
 
 // sqliteHarness is a harness on a fresh SQLite file.

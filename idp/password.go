@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -35,7 +36,12 @@ type PasswordHasher struct {
 	slots  chan struct{}
 	queue  chan struct{}
 	dummy  string
+	// verified counts Verify calls that reached the hash (RL-01: a limited login costs none).
+	verified atomic.Int64
 }
+
+// Verifications is how many passwords Verify has checked.
+func (h *PasswordHasher) Verifications() int64 { return h.verified.Load() }
 
 // NewPasswordHasher returns a hasher running at most `workers` hashes at once (default: the
 // number of CPUs) with at most `queue` waiting (default 4 × workers).
@@ -99,6 +105,7 @@ func (h *PasswordHasher) Verify(ctx context.Context, encoded, password string) (
 		return false, false, err
 	}
 	defer release()
+	h.verified.Add(1)
 	pw := normalizePassword(password)
 	if encoded == "" {
 		_, _ = h.verifyArgon2(h.dummy, pw)

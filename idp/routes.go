@@ -39,15 +39,16 @@ func (s *Server) routes() http.Handler {
 	r.Post("/oauth2/authorize", s.handleAuthorize) // OIDC Core §3.1.2.1: GET and POST
 	r.Group(func(r chi.Router) {
 		r.Use(s.corsClients)
-		r.Post("/oauth2/token", s.handleToken)
-		r.Post("/oauth2/revoke", s.handleRevoke)
+		// Per IP first (cheap), then per client named in the request (RL-07).
+		r.With(s.limits.token, s.parseTokenForm, s.limits.tokenClient).Post("/oauth2/token", s.handleToken)
+		r.With(s.limits.revoke).Post("/oauth2/revoke", s.handleRevoke)
 		r.Get("/userinfo", s.handleUserinfo)
 		r.Post("/userinfo", s.handleUserinfo)
 		r.Options("/oauth2/token", s.handlePreflight)
 		r.Options("/oauth2/revoke", s.handlePreflight)
 		r.Options("/userinfo", s.handlePreflight)
 	})
-	r.Post("/oauth2/introspect", s.handleIntrospect)
+	r.With(s.limits.introspect).Post("/oauth2/introspect", s.handleIntrospect)
 	r.Post("/oauth2/par", s.handlePAR)
 	r.Get("/oauth2/logout", s.handleEndSession)
 	r.Post("/oauth2/logout", s.handleEndSession)
@@ -59,7 +60,9 @@ func (s *Server) routes() http.Handler {
 		r.Use(cop.Handler, noStore)
 		r.Get("/", s.handleHome)
 		r.Get("/login", s.handleLoginPage)
-		r.Post("/login", s.handleLogin)
+		// Counted per IP before the form is read, so a limited attempt costs no password hash
+		// (RL-01). chi matches /login exactly: /login/ and /LOGIN are 404s, not a way around.
+		r.With(s.limits.login).Post("/login", s.handleLogin)
 		r.Post("/consent", s.handleConsent)
 		r.Get("/logout", s.handleLogoutPage)
 		r.Post("/logout", s.handleLogout)

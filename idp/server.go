@@ -37,6 +37,7 @@ type Server struct {
 	trusted  []netip.Prefix
 	discover []byte // the OpenID Provider metadata, built once
 	origins  atomic.Pointer[originCache]
+	limits   limits
 }
 
 // Deps are the server's collaborators, built by cmd/gatehouse.
@@ -49,6 +50,9 @@ type Deps struct {
 	Metrics *prometheus.Registry
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// Limits are the rate limits of login and the OAuth endpoints; the zero value is the
+	// defaults on a per-process store.
+	Limits Limits
 }
 
 // NewServer validates the configuration and builds the provider.
@@ -75,6 +79,9 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		cfg: cfg, store: d.Store, keys: d.Keys, hasher: d.Hasher, log: d.Log,
 		pages: pages, csrfKey: DeriveKey(cfg.Secrets[0], "challenge"),
 		metrics: reg, trusted: d.TrustedProxies,
+	}
+	if err := s.buildLimits(d.Limits); err != nil {
+		return nil, fmt.Errorf("idp: %w", err)
 	}
 	s.oauth, s.fosite = newProvider(cfg, d.Store, d.Keys)
 	if s.discover, err = s.discoveryDocument(); err != nil {

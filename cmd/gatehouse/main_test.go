@@ -157,3 +157,30 @@ func TestProductionRefusesUnsafe(t *testing.T) {
 		t.Errorf("serve --access-token-alg HS256 = %v, want an error naming the setting", err)
 	}
 }
+
+// TestServeRejectsBadLimits checks that rates and the Redis URL are validated at start, with an
+// error naming the setting (and no password from the URL).
+func TestServeRejectsBadLimits(t *testing.T) {
+	env := func(k, v string) func(string) string {
+		return func(name string) string {
+			if name == k {
+				return v
+			}
+			return ""
+		}
+	}
+	for _, c := range []struct{ env, value, want string }{
+		{"GATEHOUSE_LOGIN_RATE", "ten-M", "GATEHOUSE_LOGIN_RATE"},
+		{"GATEHOUSE_TOKEN_RATE", "10-X", "GATEHOUSE_TOKEN_RATE"},
+		{"GATEHOUSE_TOKEN_CLIENT_RATE", "0-M", "GATEHOUSE_TOKEN_CLIENT_RATE"},
+		{"GATEHOUSE_INTROSPECT_RATE", "5", "GATEHOUSE_INTROSPECT_RATE"},
+		{"GATEHOUSE_REDIS_URL", "http://:s3cret@host", "GATEHOUSE_REDIS_URL"},
+		{"GATEHOUSE_REDIS_URL", "redis://:s3cret@127.0.0.1:1/0", "GATEHOUSE_REDIS_URL"},
+	} {
+		err := run(t.Context(), []string{"serve", "--database", "sqlite:" + filepath.Join(t.TempDir(), "g.db"), "--idp-addr", "127.0.0.1:0", "--metrics-addr", ""},
+			env(c.env, c.value), strings.NewReader(""), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s=%s: %v, want an error naming %s", c.env, c.value, err, c.want)
+		}
+	}
+}

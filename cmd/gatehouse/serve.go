@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/idp"
 	"github.com/gatehouse-id/gatehouse/idp/sqlstore"
 	"github.com/gatehouse-id/gatehouse/internal/database"
+	"github.com/gatehouse-id/gatehouse/internal/web"
 )
 
 // serveConfig is everything `gatehouse serve` reads.
@@ -37,6 +38,11 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	pprofAddr       string
 	metricsAddr     string
+	redisURL        string
+	loginRate       string
+	tokenRate       string
+	tokenClientRate string
+	introspectRate  string
 }
 
 func newServeCmd(e *env, g *globals) *cobra.Command {
@@ -63,6 +69,11 @@ keys are created.`,
 	f.StringVar(&c.accessAlg, "access-token-alg", idp.ES256, "access-token signing algorithm: ES256 or RS256 (GATEHOUSE_ACCESS_TOKEN_ALG)")
 	f.DurationVar(&c.refreshGrace, "refresh-grace", 10*time.Second, "how long a rotated refresh token may be replayed without revoking its grant (GATEHOUSE_REFRESH_GRACE)")
 	f.StringSliceVar(&c.trustedProxies, "trusted-proxies", nil, "CIDRs of reverse proxies whose X-Forwarded-For is believed (GATEHOUSE_TRUSTED_PROXIES)")
+	f.StringVar(&c.redisURL, "redis-url", "", "Redis for the rate limits, shared by every instance, e.g. redis://host:6379/0 (GATEHOUSE_REDIS_URL); default: counted per process")
+	f.StringVar(&c.loginRate, "login-rate", idp.DefaultLoginRate, "POST /login per client IP, as requests-period with period S, M, H or D (GATEHOUSE_LOGIN_RATE)")
+	f.StringVar(&c.tokenRate, "token-rate", idp.DefaultTokenRate, "POST /oauth2/token per client IP (GATEHOUSE_TOKEN_RATE)")
+	f.StringVar(&c.tokenClientRate, "token-client-rate", idp.DefaultTokenClientRate, "POST /oauth2/token per client_id (GATEHOUSE_TOKEN_CLIENT_RATE)")
+	f.StringVar(&c.introspectRate, "introspect-rate", idp.DefaultIntrospectRate, "POST /oauth2/introspect and, counted apart, /oauth2/revoke per client IP (GATEHOUSE_INTROSPECT_RATE)")
 	f.StringVar(&c.logFormat, "log-format", "auto", "log format: auto, text or json (GATEHOUSE_LOG_FORMAT)")
 	f.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error (GATEHOUSE_LOG_LEVEL)")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long SIGTERM waits for in-flight requests (GATEHOUSE_SHUTDOWN_TIMEOUT)")
@@ -134,13 +145,18 @@ func serve(ctx context.Context, e *env, g *globals, c *serveConfig) error {
 	if err != nil {
 		return err
 	}
+	limits, closeLimits, err := buildLimits(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer closeLimits()
 	db, store, err := openStore(ctx, g, c.migrate, sqlstore.WithRefreshGrace(c.refreshGrace), sqlstore.WithClientCache(time.Second))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 
-	srv, keys, generated, err := newIDPServer(ctx, g, c, db, store, log, proxies)
+	srv, keys, generated, err := newIDPServer(ctx, g, c, db, store, log, proxies, limits)
 	if err != nil {
 		return err
 	}
@@ -200,7 +216,7 @@ Next: create a user and a client in another terminal, for example
 }
 
 // newIDPServer builds the provider on an open store.
-func newIDPServer(ctx context.Context, g *globals, c *serveConfig, db *database.DB, store *sqlstore.Store, log *slog.Logger, proxies []netip.Prefix) (*idp.Server, *idp.Keys, bool, error) {
+func newIDPServer(ctx context.Context, g *globals, c *serveConfig, db *database.DB, store *sqlstore.Store, log *slog.Logger, proxies []netip.Prefix, limits idp.Limits) (*idp.Server, *idp.Keys, bool, error) {
 	secrets, generated, err := loadSecrets(g, db, log)
 	if err != nil {
 		return nil, nil, false, err
@@ -226,12 +242,41 @@ func newIDPServer(ctx context.Context, g *globals, c *serveConfig, db *database.
 	}
 	srv, err := idp.NewServer(cfg, idp.Deps{
 		Store: store, Keys: keys, Hasher: idp.NewPasswordHasher(idp.DefaultArgon2, 0, 0),
-		Log: log, TrustedProxies: proxies,
+		Log: log, TrustedProxies: proxies, Limits: limits,
 	})
 	if err != nil {
 		return nil, nil, false, err
 	}
 	return srv, keys, generated, nil
+}
+
+// buildLimits validates the rates (the error names the setting) and connects the Redis store
+// when GATEHOUSE_REDIS_URL is set; an unreachable Redis stops the start.
+func buildLimits(ctx context.Context, c *serveConfig) (idp.Limits, func(), error) {
+	l := idp.Limits{Login: c.loginRate, Token: c.tokenRate, TokenClient: c.tokenClientRate, Introspect: c.introspectRate}
+	for _, r := range []struct{ setting, v string }{
+		{"GATEHOUSE_LOGIN_RATE", c.loginRate}, {"GATEHOUSE_TOKEN_RATE", c.tokenRate},
+		{"GATEHOUSE_TOKEN_CLIENT_RATE", c.tokenClientRate}, {"GATEHOUSE_INTROSPECT_RATE", c.introspectRate},
+	} {
+		if _, err := web.ParseRate(r.setting, r.v); err != nil {
+			return l, nil, err
+		}
+	}
+	if c.redisURL == "" {
+		return l, func() {}, nil
+	}
+	store, client, err := web.NewRedisLimitStore(c.redisURL, "gatehouse")
+	if err != nil {
+		return l, nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := client.Ping(pctx).Err(); err != nil {
+		_ = client.Close()
+		return l, nil, fmt.Errorf("GATEHOUSE_REDIS_URL: cannot reach Redis: %w", err)
+	}
+	l.Store = store
+	return l, func() { _ = client.Close() }, nil
 }
 
 // serveUntilDone serves until ctx ends, then drains in-flight requests (SIGTERM).

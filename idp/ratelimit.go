@@ -1,0 +1,132 @@
+package idp
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/ory/fosite"
+	"github.com/ulule/limiter/v3"
+
+	"github.com/gatehouse-id/gatehouse/internal/web"
+)
+
+// Default rates, in ulule's "requests-period" format (see the README's protocol choices).
+const (
+	// DefaultLoginRate: a person mistyping a password needs a handful of attempts a minute;
+	// twenty leaves room for a household or an office behind one address while a credential
+	// stuffing bot gets twenty guesses a minute per address instead of thousands.
+	DefaultLoginRate = "20-M"
+	// DefaultTokenRate per client IP: secrets, codes and refresh tokens are 256-bit, so this
+	// stops floods, not guessing; a backend caching its 10-minute tokens needs far less.
+	DefaultTokenRate = "1200-M"
+	// DefaultTokenClientRate per client_id, across all addresses (refreshes of a busy SPA).
+	DefaultTokenClientRate = "6000-M"
+	// DefaultIntrospectRate per client IP, each for introspection and for revocation.
+	DefaultIntrospectRate = "6000-M"
+)
+
+// Limits are the rate limits (RL-01, RL-07). Empty rates take the defaults.
+type Limits struct {
+	// Store counts; nil is a per-process memory store. Use web.NewRedisLimitStore so that
+	// every instance counts together (RL-04).
+	Store limiter.Store
+	// Login limits POST /login per client IP.
+	Login string
+	// Token limits POST /oauth2/token per client IP, TokenClient per client_id.
+	Token, TokenClient string
+	// Introspect limits POST /oauth2/introspect and, counted apart, /oauth2/revoke per IP.
+	Introspect string
+}
+
+// limits are the built middlewares.
+type limits struct {
+	login, token, tokenClient, introspect, revoke func(http.Handler) http.Handler
+}
+
+func (s *Server) buildLimits(l Limits) error {
+	store := l.Store
+	if store == nil {
+		store = web.NewMemoryLimitStore()
+	}
+	rate := func(setting, v, def string) (limiter.Rate, error) {
+		if v == "" {
+			v = def
+		}
+		return web.ParseRate(setting, v)
+	}
+	var err error
+	var login, token, client, intro limiter.Rate
+	if login, err = rate("login rate", l.Login, DefaultLoginRate); err != nil {
+		return err
+	}
+	if token, err = rate("token rate", l.Token, DefaultTokenRate); err != nil {
+		return err
+	}
+	if client, err = rate("token client rate", l.TokenClient, DefaultTokenClientRate); err != nil {
+		return err
+	}
+	if intro, err = rate("introspection rate", l.Introspect, DefaultIntrospectRate); err != nil {
+		return err
+	}
+	s.limits = limits{
+		login:       web.NewLimit("login", store, login, s.log).ByIP(s.denyPage),
+		token:       web.NewLimit("token", store, token, s.log).ByIP(denyOAuth),
+		tokenClient: web.NewLimit("token-client", store, client, s.log).By(tokenClientID, denyOAuth),
+		introspect:  web.NewLimit("introspect", store, intro, s.log).ByIP(denyOAuth),
+		revoke:      web.NewLimit("revoke", store, intro, s.log).ByIP(denyOAuth),
+	}
+	return nil
+}
+
+// denyPage is the HTML answer of a limited page: the same for every account (RL-08).
+func (s *Server) denyPage(w http.ResponseWriter, r *http.Request, status int) {
+	msg := "Too many sign-in attempts from your network. Wait " + retryText(w) + " and try again."
+	if status == http.StatusServiceUnavailable {
+		msg = "Sign-in is unavailable for a moment. Try again in a few seconds."
+	}
+	s.renderError(w, r, status, "Too many attempts", msg, "rate_limited")
+}
+
+// denyOAuth is the RFC 6749 §5.2-shaped JSON answer of a limited OAuth endpoint.
+func denyOAuth(w http.ResponseWriter, _ *http.Request, status int) {
+	desc := "Too many requests. Retry after " + retryText(w) + "."
+	if status == http.StatusServiceUnavailable {
+		desc = "The service is temporarily unavailable. Retry in a few seconds."
+	}
+	web.JSON(w, status, map[string]string{"error": "temporarily_unavailable", "error_description": desc})
+}
+
+func retryText(w http.ResponseWriter) string {
+	n, _ := strconv.Atoi(w.Header().Get("Retry-After"))
+	if n <= 1 {
+		return "a second"
+	}
+	return fmt.Sprintf("%d seconds", n)
+}
+
+// tokenClientID is the client a token request names: the Basic user name (form-decoded, RFC
+// 6749 §2.3.1) or the client_id parameter. parseTokenForm has already parsed the body, so
+// nothing is consumed before fosite reads r.PostForm.
+func tokenClientID(r *http.Request) string {
+	if u, _, ok := r.BasicAuth(); ok {
+		if id, err := url.QueryUnescape(u); err == nil {
+			return id
+		}
+		return u
+	}
+	return r.PostForm.Get("client_id")
+}
+
+// parseTokenForm parses the token request's body before the per-client limit reads it, and
+// answers a body that cannot be read as the token endpoint does.
+func (s *Server) parseTokenForm(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			s.oauth.WriteAccessError(r.Context(), w, fosite.NewAccessRequest(NewSession()), fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
