@@ -72,6 +72,7 @@ type issuer struct {
 	url          string
 	jwks         atomic.Pointer[jose.JSONWebKeySet]
 	jwksStatus   atomic.Int32 // 0: 200
+	jwksDelay    atomic.Int64 // nanoseconds the JWKS handler waits before answering
 	cacheControl atomic.Pointer[string]
 	jwksFetches  atomic.Int64
 	metaFetches  atomic.Int64
@@ -98,6 +99,11 @@ func newIssuer(t testing.TB) *issuer {
 	})
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
 		is.jwksFetches.Add(1)
+		select {
+		case <-time.After(time.Duration(is.jwksDelay.Load())):
+		case <-r.Context().Done():
+			return
+		}
 		if s := is.jwksStatus.Load(); s != 0 {
 			http.Error(w, "down", int(s))
 			return

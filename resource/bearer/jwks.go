@@ -53,15 +53,19 @@ func (ks *keySet) lookup(kid string) (publicKey, bool) {
 }
 
 // metadataURLs returns where the issuer's metadata may be: RFC 8414 §3 first (well-known
-// inserted before the issuer's path), then OpenID Connect Discovery 1.0 §4 (appended).
+// inserted before the issuer's path), then OpenID Connect Discovery 1.0 §4 (appended), then, for
+// issuers with a path, the RFC 8414 name appended as some servers publish it. The issuer in the
+// document is checked exactly whichever answers.
 func metadataURLs(issuer string) []string {
 	u, _ := url.Parse(issuer) // validated by Config.Validate
 	path := strings.TrimSuffix(u.EscapedPath(), "/")
-	oauth := *u
-	oauth.RawPath, oauth.Path = "", ""
-	oauth.Path = "/.well-known/oauth-authorization-server"
-	s := oauth.String() + path
-	return []string{s, strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"}
+	base := strings.TrimSuffix(issuer, "/")
+	u.RawPath, u.Path = "", "/.well-known/oauth-authorization-server"
+	urls := []string{u.String() + path, base + "/.well-known/openid-configuration"}
+	if path != "" {
+		urls = append(urls, base+"/.well-known/oauth-authorization-server")
+	}
+	return urls
 }
 
 // discover fetches the issuer's metadata and checks that it names this issuer exactly.

@@ -1,9 +1,12 @@
 package bearer_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -219,6 +222,71 @@ func TestCacheControl(t *testing.T) {
 			}
 			if got := is.jwksFetches.Load() >= 2; got != tt.wantFetch {
 				t.Fatalf("refetched = %v (fetches %d), want %v", got, is.jwksFetches.Load(), tt.wantFetch)
+			}
+		})
+	}
+}
+
+func TestRS12JWKSTimeout(t *testing.T) {
+	is := newIssuer(t)
+	v := is.verifier(func(cfg *bearer.Config) {
+		cfg.MinCacheTTL, cfg.MaxCacheTTL = time.Millisecond, time.Millisecond
+		cfg.HTTPClient = &http.Client{Timeout: 50 * time.Millisecond}
+	})
+	is.jwksDelay.Store(int64(time.Second))
+	time.Sleep(5 * time.Millisecond)
+	tok := sign(t, is.es, is.claims(), nil)
+	for i := range 5 {
+		start := time.Now()
+		if _, err := v.Verify(t.Context(), tok); err != nil {
+			t.Fatalf("verify %d while JWKS hangs: %v", i, err)
+		}
+		// The refresh runs in the background: a request with a cached kid never waits for it.
+		if d := time.Since(start); d > 40*time.Millisecond {
+			t.Errorf("verify %d took %s while JWKS hangs", i, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := v.Verify(t.Context(), sign(t, signingKey{"unknown", jose.ES256, ecKey2}, is.claims(), nil)); err == nil {
+		t.Fatal("unknown kid accepted while JWKS hangs")
+	}
+}
+
+func TestDiscovery(t *testing.T) {
+	testKeys(t)
+	es := signingKey{"es-1", jose.ES256, ecKey}
+	jwks := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{es.public()}}
+	for _, tt := range []struct {
+		name     string
+		path     string // the issuer's path
+		metaPath string // where the metadata is served
+		wantErr  bool
+	}{
+		{"RFC 8414", "", "/.well-known/oauth-authorization-server", false},
+		{"OIDC fallback", "", "/.well-known/openid-configuration", false},
+		{"RFC 8414 with an issuer path", "/tenant", "/.well-known/oauth-authorization-server/tenant", false},
+		{"OIDC with an issuer path", "/tenant", "/tenant/.well-known/openid-configuration", false},
+		{"RFC 8414 appended to an issuer path", "/tenant", "/tenant/.well-known/oauth-authorization-server", false},
+		{"metadata elsewhere", "/tenant", "/other/.well-known/openid-configuration", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var srvURL string
+			mux := http.NewServeMux()
+			mux.HandleFunc("GET "+tt.metaPath, func(w http.ResponseWriter, r *http.Request) {
+				json.NewEncoder(w).Encode(map[string]string{"issuer": srvURL + tt.path, "jwks_uri": srvURL + "/keys"})
+			})
+			mux.HandleFunc("GET /keys", func(w http.ResponseWriter, r *http.Request) { json.NewEncoder(w).Encode(jwks) })
+			srv := httptest.NewServer(mux)
+			t.Cleanup(srv.Close)
+			srvURL = srv.URL
+			v, err := bearer.New(t.Context(), bearer.Config{Issuer: srv.URL + tt.path, Audience: audience})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := with(map[string]any{"sub": "alice", "client_id": "web", "aud": audience, "exp": time.Now().Add(time.Minute).Unix()}, "iss", srv.URL+tt.path)
+			_, err = v.Verify(t.Context(), sign(t, es, c, nil))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Verify: err = %v, want error %v", err, tt.wantErr)
 			}
 		})
 	}
