@@ -82,6 +82,11 @@ type Principal struct {
 	Audience  []string  // aud
 }
 
+// IsClient reports whether the token acts for its client alone (client credentials): RFC 9068
+// §2.2 sets sub to the client_id then. Routes serving a user's data should refuse such tokens,
+// so that a client registered with a user's sub as its ID gains nothing (RS-11).
+func (p *Principal) IsClient() bool { return p != nil && p.Subject == p.ClientID }
+
 // HasScope reports whether the token was granted scope s.
 func (p *Principal) HasScope(s string) bool { return p != nil && slices.Contains(p.Scopes, s) }
 

@@ -38,6 +38,10 @@
 // and in a handler:
 //
 //	p, _ := bearer.FromContext(r.Context())
+//	if p.IsClient() { // a client-credentials token acts for no user (RS-11)
+//		http.Error(w, "user token required", http.StatusForbidden)
+//		return
+//	}
 //	todos := store.ListTodos(r.Context(), p.Subject)
 //
 // Failures are answered per RFC 6750 §3: 401 with `WWW-Authenticate: Bearer realm="<audience>",

@@ -256,3 +256,26 @@ func TestErrorsWrapInvalidToken(t *testing.T) {
 		t.Fatalf("err = %v, want ErrInvalidToken", err)
 	}
 }
+
+func TestRS11ClientTokens(t *testing.T) {
+	is := newIssuer(t)
+	v := is.verifier()
+	for _, tt := range []struct {
+		name, sub, clientID string
+		wantClient          bool
+	}{
+		{"user token", "alice", "web", false},
+		{"client-credentials token", "svc", "svc", true},
+		{"client named like a user", "alice", "alice", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := v.Verify(t.Context(), sign(t, is.es, with(with(is.claims(), "sub", tt.sub), "client_id", tt.clientID), nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.IsClient(); got != tt.wantClient {
+				t.Fatalf("IsClient() = %v for sub %q client_id %q, want %v", got, tt.sub, tt.clientID, tt.wantClient)
+			}
+		})
+	}
+}
