@@ -26,8 +26,9 @@ const (
 	MaxTokenSize = 8 << 10
 )
 
-// DefaultAlgorithms are the signature algorithms accepted when Config.Algorithms is empty.
-var DefaultAlgorithms = []string{"ES256", "RS256"}
+// defaultAlgorithms are the signature algorithms accepted when Config.Algorithms is empty. Not
+// exported, so no other package can widen it past Validate.
+var defaultAlgorithms = []string{"ES256", "RS256"}
 
 // allowedAlgorithms are the asymmetric algorithms a Config may list. none and HS* never are
 // (RFC 8725 §3.1, RS-01).
@@ -44,7 +45,7 @@ type Config struct {
 	// pointed to by resource_metadata in WWW-Authenticate. Empty: Audience, if it is an http(s)
 	// URL; otherwise no metadata URL is advertised.
 	ResourceURL string
-	// Algorithms is the allowlist of signature algorithms. Default DefaultAlgorithms. Only
+	// Algorithms is the allowlist of signature algorithms. Default ES256 and RS256. Only
 	// asymmetric algorithms are allowed: never none or HS*.
 	Algorithms []string
 	// HTTPClient fetches the metadata, the JWKS and introspection. Default: a client with a
@@ -113,7 +114,7 @@ func (c Config) Validate() error {
 // withDefaults returns c with its zero optional fields set.
 func (c Config) withDefaults() Config {
 	if len(c.Algorithms) == 0 {
-		c.Algorithms = DefaultAlgorithms
+		c.Algorithms = slices.Clone(defaultAlgorithms)
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Timeout: 10 * time.Second}
