@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -287,6 +289,29 @@ func TestSharedLimitRedis_RL04(t *testing.T) {
 	resp, _ = h1.rawPost("/login", form)
 	checkLimited(t, resp, "fifth attempt on the first instance")
 
+	// In parallel, spread over both instances: exactly the limit gets through.
+	prefix2 := "gatehouse-test-" + uuid.NewString()
+	p1 := newHarness(t, db, withLimits(redisStore(t, u, prefix2)))
+	p2 := newHarness(t, db, withLimits(redisStore(t, u, prefix2)))
+	var limited atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 20 {
+		h := []*harness{p1, p2}[i%2]
+		wg.Go(func() {
+			resp, err := http.PostForm(h.issuer+"/login", form)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusTooManyRequests {
+					limited.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if limited.Load() != 17 {
+		t.Fatalf("%d of 20 parallel attempts limited, want 17 (limit 3 across both instances)", limited.Load())
+	}
+
 	down := sqliteHarness(t, withLimits(redisStore(t, "redis://127.0.0.1:1/0", prefix)))
 	resp, body := down.rawPost("/login", form)
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "unavailable") {
@@ -303,5 +328,36 @@ func TestSharedLimitRedis_RL04(t *testing.T) {
 		t.Fatalf("unlimited routes fail with the limit store down: %v %v", resp, err)
 	} else {
 		resp.Body.Close()
+	}
+}
+
+// TestLoginRateLimitParallel_RL01: 40 parallel attempts from one IP under a limit of 5 let
+// exactly 5 through to the password check.
+func TestLoginRateLimitParallel_RL01(t *testing.T) {
+	h := sqliteHarness(t, withLimits(idp.Limits{Login: "5-M"}))
+	h.user("alice@example.com")
+	b := h.browser()
+	form := b.loginForm("alice@example.com", "wrong password")
+	codes := make(chan int, 40)
+	var wg sync.WaitGroup
+	for range 40 {
+		wg.Go(func() {
+			resp, err := b.post("/login", form)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(codes)
+	got := map[int]int{}
+	for c := range codes {
+		got[c]++
+	}
+	if got[http.StatusTooManyRequests] != 35 || h.hasher.Verifications() != 5 {
+		t.Fatalf("statuses %v, %d password checks; want 35 × 429 and 5 checks", got, h.hasher.Verifications())
 	}
 }
