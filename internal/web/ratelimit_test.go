@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ulule/limiter/v3"
 
@@ -189,5 +190,22 @@ func TestParseRate(t *testing.T) {
 	}
 	if r, err := web.ParseRate("x", "10-M"); err != nil || r.Limit != 10 {
 		t.Fatalf("10-M: %v %v", r, err)
+	}
+}
+
+// TestRateLimitWindowResets_RL01: the counter starts again after the window.
+func TestRateLimitWindowResets_RL01(t *testing.T) {
+	rate, _ := web.ParseRate("r", "1-S")
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	h := web.ClientIPs(nil)(web.NewLimit("w", web.NewMemoryLimitStore(), rate, slog.New(slog.DiscardHandler)).ByIP(deny)(ok))
+	if w := send(h, "192.0.2.1:1"); w.Code != http.StatusOK {
+		t.Fatalf("first: %d", w.Code)
+	}
+	if w := send(h, "192.0.2.1:1"); w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "1" {
+		t.Fatalf("second: %d Retry-After %q", w.Code, w.Header().Get("Retry-After"))
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if w := send(h, "192.0.2.1:1"); w.Code != http.StatusOK {
+		t.Fatalf("after the window: %d", w.Code)
 	}
 }
