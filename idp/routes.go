@@ -49,7 +49,7 @@ func (s *Server) routes() http.Handler {
 		r.Options("/userinfo", s.handlePreflight)
 	})
 	r.With(s.limits.introspect).Post("/oauth2/introspect", s.handleIntrospect)
-	r.Post("/oauth2/par", s.handlePAR)
+	r.With(s.limits.token).Post("/oauth2/par", s.handlePAR) // authenticates clients: counted with the token endpoint
 	r.Get("/oauth2/logout", s.handleEndSession)
 	r.Post("/oauth2/logout", s.handleEndSession)
 
