@@ -1,0 +1,331 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-id/gatehouse/idp"
+	"github.com/gatehouse-id/gatehouse/idp/sqlstore"
+)
+
+// errSkip marks a scenario that cannot run against this target.
+var errSkip = errors.New("skipped")
+
+// benchLimits lift the rate limits in self-contained mode: every request comes from 127.0.0.1
+// and one client, so the production limits would measure the limiter.
+var benchLimits = idp.Limits{Login: "100000000-M", Token: "100000000-M", TokenClient: "100000000-M", Introspect: "100000000-M"}
+
+// benchTarget is the provider under load and the credentials scenarios use. In self-contained
+// mode it provisions clients and a user on first use and deletes them on close.
+type benchTarget struct {
+	issuer      string
+	transport   *http.Transport
+	concurrency int
+
+	// Remote mode: from flags. Self-contained mode: provisioned on first use.
+	clientID, clientSecret string
+	webID, webSecret       string
+	redirectURI            string
+	username, password     string
+
+	store   *sqlstore.Store // nil in remote mode
+	created []string        // client IDs to delete
+	userID  string
+	stop    func(ctx context.Context)
+}
+
+func newBenchTransport(concurrency int) *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = concurrency
+	tr.MaxConnsPerHost = concurrency
+	return tr
+}
+
+func remoteTarget(c *benchConfig) (*benchTarget, error) {
+	u, err := url.Parse(c.issuer)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--issuer %q: want an http(s) URL", c.issuer)
+	}
+	return &benchTarget{
+		issuer: strings.TrimSuffix(c.issuer, "/"), transport: newBenchTransport(c.concurrency), concurrency: c.concurrency,
+		clientID: c.clientID, clientSecret: c.clientSecret, webID: c.clientID, webSecret: c.clientSecret,
+		redirectURI: c.redirectURI, username: c.username, password: c.password,
+		stop: func(context.Context) {},
+	}, nil
+}
+
+// startSelfContained serves Gatehouse in process on 127.0.0.1: on the PostgreSQL database of
+// --database, or else on a fresh SQLite file in a temporary directory.
+func startSelfContained(ctx context.Context, g *globals, c *benchConfig) (t *benchTarget, err error) {
+	gg := *g
+	var dir string
+	if !strings.HasPrefix(g.database, "postgres://") && !strings.HasPrefix(g.database, "postgresql://") {
+		if dir, err = os.MkdirTemp("", "gatehouse-bench-"); err != nil {
+			return nil, err
+		}
+		gg.database = "sqlite:" + filepath.Join(dir, "bench.db")
+		if gg.secret == "" {
+			raw := make([]byte, 32)
+			_, _ = rand.Read(raw)
+			gg.secret = base64.RawURLEncoding.EncodeToString(raw)
+		}
+	}
+	var cleanups []func()
+	defer func() {
+		if err != nil {
+			for i := len(cleanups) - 1; i >= 0; i-- {
+				cleanups[i]()
+			}
+		}
+	}()
+	if dir != "" {
+		cleanups = append(cleanups, func() { os.RemoveAll(dir) })
+	}
+	db, store, err := openStore(ctx, &gg, true, sqlstore.WithRefreshGrace(10*time.Second), sqlstore.WithClientCache(time.Second))
+	if err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, func() { db.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, func() { ln.Close() })
+	issuer := "http://" + ln.Addr().String()
+	log := slog.New(slog.DiscardHandler)
+	sc := &serveConfig{issuer: issuer, accessAlg: idp.ES256, accessLifespan: 10 * time.Minute}
+	srv, _, _, err := newIDPServer(ctx, &gg, sc, db, store, log, nil, benchLimits)
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() { done <- serveUntilDone(sctx, hs, ln, 10*time.Second, log) }()
+
+	t = &benchTarget{issuer: issuer, transport: newBenchTransport(c.concurrency), concurrency: c.concurrency, store: store}
+	t.stop = func(ctx context.Context) {
+		for _, id := range t.created {
+			_ = store.DeleteClient(ctx, id)
+		}
+		if t.userID != "" {
+			_ = store.DeleteUserLoginSessions(ctx, t.userID)
+		}
+		t.transport.CloseIdleConnections()
+		cancel()
+		<-done
+		db.Close()
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
+	}
+	return t, nil
+}
+
+func (t *benchTarget) close(ctx context.Context) { t.stop(ctx) }
+
+// machineClient returns a confidential client allowed client_credentials and introspection.
+func (t *benchTarget) machineClient(ctx context.Context) (id, secret string, err error) {
+	if t.clientID != "" || t.store == nil {
+		return t.clientID, t.clientSecret, nil
+	}
+	now := time.Now()
+	secret = idp.GenerateClientSecret()
+	c := &idp.Client{
+		ID: "bench-" + uuid.NewString(), Name: "gatehouse bench (machine)", SecretHash: idp.HashClientSecret([]byte(secret)),
+		TokenEndpointAuthMethod: idp.AuthMethodBasic, GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{},
+		Scopes: []string{"todos:read"}, Audiences: []string{"https://api.example"}, CreatedAt: now, UpdatedAt: now,
+	}
+	if err := t.createClient(ctx, c); err != nil {
+		return "", "", err
+	}
+	t.clientID, t.clientSecret = c.ID, secret
+	return t.clientID, t.clientSecret, nil
+}
+
+// webClient returns a first-party confidential client with the code and refresh grants, and a
+// user who may sign in to it.
+func (t *benchTarget) webClient(ctx context.Context) error {
+	if t.store == nil {
+		if t.username == "" || t.password == "" || t.redirectURI == "" {
+			return fmt.Errorf("%w: remote mode needs --username, --password and --redirect-uri", errSkip)
+		}
+		return nil
+	}
+	if t.webID != "" {
+		return nil
+	}
+	now := time.Now()
+	secret := idp.GenerateClientSecret()
+	c := &idp.Client{
+		ID: "bench-web-" + uuid.NewString(), Name: "gatehouse bench (web)", FirstParty: true,
+		SecretHash: idp.HashClientSecret([]byte(secret)), TokenEndpointAuthMethod: idp.AuthMethodBasic,
+		RedirectURIs: []string{"http://127.0.0.1/bench/callback"}, GrantTypes: []string{"authorization_code", "refresh_token"},
+		ResponseTypes: []string{"code"}, Scopes: []string{"openid", "offline_access"}, CreatedAt: now, UpdatedAt: now,
+		// With no registered audience the grant's audience is the issuer, which the refresh
+		// grant then refuses as not whitelisted; register the API's, as real web clients do.
+		Audiences: []string{"https://api.example"},
+	}
+	if err := t.createClient(ctx, c); err != nil {
+		return err
+	}
+	t.webID, t.webSecret, t.redirectURI = c.ID, secret, c.RedirectURIs[0]
+
+	raw := make([]byte, 24)
+	_, _ = rand.Read(raw)
+	password := base64.RawURLEncoding.EncodeToString(raw)
+	hash, err := idp.NewPasswordHasher(idp.DefaultArgon2, 1, 1).Hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	u := &idp.User{ID: uuid.NewString(), Email: "bench-" + uuid.NewString()[:8] + "@bench.invalid", EmailVerified: true,
+		Name: "gatehouse bench", PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+	if err := t.store.CreateUser(ctx, u); err != nil {
+		return fmt.Errorf("create bench user: %w", err)
+	}
+	t.userID, t.username, t.password = u.ID, u.Email, password
+	return nil
+}
+
+func (t *benchTarget) createClient(ctx context.Context, c *idp.Client) error {
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("bench client: %w", err)
+	}
+	if err := t.store.CreateClient(ctx, c); err != nil {
+		return fmt.Errorf("create bench client: %w", err)
+	}
+	t.created = append(t.created, c.ID)
+	return nil
+}
+
+// basicAuth is the client's HTTP Basic header; RFC 6749 §2.3.1 form-encodes both parts first.
+func basicAuth(id, secret string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+}
+
+// oauthConfig is the web client as an x/oauth2 client.
+func (t *benchTarget) oauthConfig() *oauth2.Config {
+	return &oauth2.Config{
+		ClientID: t.webID, ClientSecret: t.webSecret, RedirectURL: t.redirectURI, Scopes: []string{"openid", "offline_access"},
+		Endpoint: oauth2.Endpoint{AuthURL: t.issuer + "/oauth2/authorize", TokenURL: t.issuer + "/oauth2/token", AuthStyle: oauth2.AuthStyleInHeader},
+	}
+}
+
+// refreshTokens mints n refresh tokens, each the start of its own grant, through the real code
+// + PKCE flow: one browser signs in once, then authorizes n times and exchanges each code.
+func (t *benchTarget) refreshTokens(ctx context.Context, n int) ([]string, error) {
+	jar, _ := cookiejar.New(nil)
+	b := &benchBrowser{issuer: t.issuer, client: &http.Client{Jar: jar, Transport: t.transport, Timeout: 30 * time.Second,
+		CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+			if !strings.HasPrefix(req.URL.String(), t.issuer) {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		}}}
+	cfg := t.oauthConfig()
+	xctx := context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: t.transport, Timeout: 30 * time.Second})
+	tokens := make([]string, 0, n)
+	for range n {
+		verifier := oauth2.GenerateVerifier()
+		loc, err := b.authorize(ctx, cfg.AuthCodeURL(uuid.NewString(), oauth2.S256ChallengeOption(verifier),
+			oauth2.SetAuthURLParam("nonce", uuid.NewString())), t.username, t.password)
+		if err != nil {
+			return nil, fmt.Errorf("authorize: %w", err)
+		}
+		if e := loc.Query().Get("error"); e != "" {
+			return nil, fmt.Errorf("authorize: %s: %s", e, loc.Query().Get("error_description"))
+		}
+		tok, err := cfg.Exchange(xctx, loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+		if err != nil {
+			return nil, fmt.Errorf("code exchange: %w", err)
+		}
+		if tok.RefreshToken == "" {
+			return nil, errors.New("code exchange: no refresh token (is offline_access allowed?)")
+		}
+		tokens = append(tokens, tok.RefreshToken)
+	}
+	return tokens, nil
+}
+
+// benchBrowser signs in through the provider's HTML pages with a cookie jar, as a person would.
+type benchBrowser struct {
+	issuer string
+	client *http.Client
+}
+
+var (
+	csrfFieldRe   = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+	hiddenFieldRe = regexp.MustCompile(`name="(return_to|challenge)" value="([^"]*)"`)
+	htmlEntities  = strings.NewReplacer("&amp;", "&", "&#43;", "+", "&lt;", "<", "&gt;", ">", "&#34;", `"`, "&#39;", "'", "&quot;", `"`)
+)
+
+// authorize follows authURL through the login and consent pages (allowing) and returns the
+// redirect to the client.
+func (b *benchBrowser) authorize(ctx context.Context, authURL, email, password string) (*url.URL, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, authURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	for range 4 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode/100 == 3 && loc != "" {
+			return url.Parse(loc)
+		}
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("status %d at %s: %s", resp.StatusCode, resp.Request.URL.Path, trimBody(body))
+		}
+		page := string(body)
+		form := url.Values{}
+		if m := csrfFieldRe.FindStringSubmatch(page); m != nil {
+			form.Set("csrf_token", htmlEntities.Replace(m[1]))
+		}
+		for _, m := range hiddenFieldRe.FindAllStringSubmatch(page, -1) {
+			form.Set(m[1], htmlEntities.Replace(m[2]))
+		}
+		var action string
+		switch {
+		case strings.Contains(page, `action="/login"`):
+			action = "/login"
+			form.Set("email", email)
+			form.Set("password", password)
+		case strings.Contains(page, `action="/consent"`):
+			action = "/consent"
+			form.Set("decision", "allow")
+		default:
+			return nil, fmt.Errorf("unexpected page at %s: %s", resp.Request.URL.Path, trimBody(body))
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.issuer+action, strings.NewReader(form.Encode()))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", b.issuer)
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		if resp, err = b.client.Do(req); err != nil {
+			return nil, err
+		}
+	}
+	return nil, errors.New("too many pages before the redirect")
+}
