@@ -126,7 +126,9 @@ func startSelfContained(ctx context.Context, g *globals, c *benchConfig) (t *ben
 			_ = store.DeleteClient(ctx, id)
 		}
 		if t.userID != "" {
+			// The store cannot delete users: end the bench user's sessions and disable it.
 			_ = store.DeleteUserLoginSessions(ctx, t.userID)
+			_ = store.UpdateUser(ctx, t.userID, func(u *idp.User) error { u.Disabled = true; return nil })
 		}
 		t.transport.CloseIdleConnections()
 		cancel()
