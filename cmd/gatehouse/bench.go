@@ -45,7 +45,6 @@ percentiles and errors by status (any status other than 2xx is an error and fail
 
 Scenarios:
 ` + scenarioHelp() + `
-
 Without --issuer, bench is self-contained: it starts Gatehouse in process on a fresh SQLite file
 in a temporary directory, or on the PostgreSQL database of --database, with the rate limits
 lifted (the load comes from one address), creates the clients and user the scenarios need,
