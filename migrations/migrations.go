@@ -16,11 +16,11 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/database"
 )
 
-//go:embed idp
+//go:embed idp resource
 var files embed.FS
 
 // Sets lists the migration sets in the order they are applied.
-var Sets = []string{"idp"}
+var Sets = []string{"idp", "resource"}
 
 // Status is one migration of one set.
 type Status struct {
