@@ -318,3 +318,32 @@ func TestRefreshAbsoluteLifetime_RT04(t *testing.T) {
 		t.Errorf("refresh after the grant's end = %d %v, want invalid_grant", s, m)
 	}
 }
+
+// TestRefreshWithoutRegisteredAudience_RT01 refreshes a grant of a client that registered no
+// audience: its tokens are for the issuer, and fosite's audience check at refresh accepts that.
+func TestRefreshWithoutRegisteredAudience_RT01(t *testing.T) {
+	h := sqliteHarness(t)
+	spa := h.public()
+	h.user("noaud@example.com")
+	cfg := h.oauthConfig(spa, "", "openid", "offline_access")
+	code, verifier := h.codeFlow(h.browser(), cfg, "noaud@example.com")
+	tok, err := cfg.Exchange(t.Context(), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, m, _ := h.postForm("/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "client_id": {spa.ID}}, "", "")
+	if s != http.StatusOK {
+		t.Fatalf("refresh = %d %v", s, m)
+	}
+	_, claims := decodeJWT(t, m["access_token"].(string))
+	if aud, _ := claims["aud"].([]any); len(aud) != 1 || aud[0] != h.issuer {
+		t.Errorf("aud = %v, want [%s]", claims["aud"], h.issuer)
+	}
+	// Asking for the issuer explicitly is allowed; another unregistered audience is not.
+	for aud, want := range map[string]int{h.issuer: http.StatusOK, "https://other.example": http.StatusBadRequest} {
+		cc, secret := h.confidential(func(c *idp.Client) { c.Audiences = nil })
+		if s, m, _ := h.postForm("/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "audience": {aud}}, cc.ID, secret); s != want {
+			t.Errorf("client credentials for audience %s = %d %v, want %d", aud, s, m, want)
+		}
+	}
+}

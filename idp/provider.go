@@ -33,7 +33,7 @@ func newProvider(cfg Config, store Store, keys *Keys) (fosite.OAuth2Provider, *f
 
 		// Exact matching of scopes and audiences; fosite's defaults are hierarchic and prefix based.
 		ScopeStrategy:            fosite.ExactScopeStrategy,
-		AudienceMatchingStrategy: fosite.ExactAudienceMatchingStrategy,
+		AudienceMatchingStrategy: issuerAudienceStrategy(cfg.Issuer),
 
 		JWTScopeClaimKey:           jwt.JWTScopeFieldString, // RFC 9068 §2.2.3: scope is a string
 		SendDebugMessagesToClients: cfg.Debug,               // off outside tests (SE-09)
@@ -81,6 +81,21 @@ func newProvider(cfg Config, store Store, keys *Keys) (fosite.OAuth2Provider, *f
 		fc.TokenEndpointHandlers[i] = guardedTokenHandler{h}
 	}
 	return p, fc
+}
+
+// issuerAudienceStrategy matches audiences exactly against the client's, and always allows the
+// issuer itself: it is the audience a token gets when its client registered none (so that aud is
+// never empty), and fosite checks granted audiences again at every refresh.
+func issuerAudienceStrategy(issuer string) fosite.AudienceMatchingStrategy {
+	return func(haystack, needle []string) error {
+		rest := make([]string, 0, len(needle))
+		for _, n := range needle {
+			if n != issuer {
+				rest = append(rest, n)
+			}
+		}
+		return fosite.ExactAudienceMatchingStrategy(haystack, rest)
+	}
 }
 
 // guardedTokenHandler skips a token handler that does not handle the request's grant.
