@@ -187,7 +187,8 @@ type ListCategoriesQuery struct {
 // assign ID, OwnerID, CreatedAt, UpdatedAt and Version (1) and ignore what the caller put there.
 // Update methods read the object, return ErrPrecondition if its version is not ifVersion (unless
 // ifVersion is AnyVersion), call fn on a copy, validate the result and write it with Version+1,
-// all in one transaction: of concurrent updates with the same ifVersion exactly one succeeds.
+// all in one transaction: of concurrent updates with the same ifVersion exactly one succeeds,
+// and the others get ErrPrecondition (so may an AnyVersion update that loses such a race).
 // fn may change only the client-settable fields; an error from fn is returned unchanged.
 // Invalid input is ErrInvalid with a ValidationError per problem, and nothing is written.
 type Store interface {

@@ -153,7 +153,9 @@ func (s *Store) DeleteCategory(ctx context.Context, owner, id string, ifVersion 
 		if err := checkVersion("delete category", version, ifVersion); err != nil {
 			return err
 		}
-		// The todos that lose the category change: their ETags must too.
+		// The todos that lose the category change: their ETags must too. With the category
+		// locked no new link to it can be made, and this statement sees every committed one.
+		// Lock order: category, then todos, as in UpdateTodo.
 		if _, err := tx.ExecContext(ctx, s.rebind("UPDATE todos SET version = version + 1, updated_at = ? "+
 			"WHERE id IN (SELECT todo_id FROM todo_categories WHERE category_id = ?)"), s.now().UnixMilli(), id); err != nil {
 			return domainErr("delete category", err)

@@ -308,8 +308,11 @@ func (s *Store) UpdateTodo(ctx context.Context, owner, id string, ifVersion int6
 	}
 	var t resource.Todo
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		// Lock order on PostgreSQL: categories (FOR SHARE, in checkCategories) before the todo
+		// (by the UPDATE), as DeleteCategory takes them, so that the two cannot deadlock. The
+		// read does not lock: the UPDATE's version condition catches a write in between.
 		var r todoRow
-		err := tx.GetContext(ctx, &r, s.rebind("SELECT "+todoColumns+" FROM todos WHERE id = ? AND owner_id = ?"+s.forUpdate), id, owner)
+		err := tx.GetContext(ctx, &r, s.rebind("SELECT "+todoColumns+" FROM todos WHERE id = ? AND owner_id = ?"), id, owner)
 		if err != nil {
 			return domainErr("update todo", err)
 		}
@@ -337,6 +340,12 @@ func (s *Store) UpdateTodo(ctx context.Context, owner, id string, ifVersion int6
 			d := fromMillis(t.DueAt.UnixMilli())
 			t.DueAt = &d
 		}
+		changed := !slices.Equal(t.CategoryIDs, old.CategoryIDs)
+		if changed {
+			if err := s.checkCategories(ctx, tx, owner, t.CategoryIDs); err != nil {
+				return err
+			}
+		}
 		res, err := tx.ExecContext(ctx, s.rebind("UPDATE todos SET title = ?, notes = ?, done = ?, due_at = ?, updated_at = ?, version = ? "+
 			"WHERE id = ? AND version = ?"), t.Title, t.Notes, t.Done, dueArg(t.DueAt), now, t.Version, id, old.Version)
 		if err != nil {
@@ -347,11 +356,8 @@ func (s *Store) UpdateTodo(ctx context.Context, owner, id string, ifVersion int6
 		} else if n != 1 {
 			return fmt.Errorf("update todo: changed concurrently: %w", resource.ErrPrecondition)
 		}
-		if slices.Equal(t.CategoryIDs, old.CategoryIDs) {
+		if !changed {
 			return nil
-		}
-		if err := s.checkCategories(ctx, tx, owner, t.CategoryIDs); err != nil {
-			return err
 		}
 		if _, err := tx.ExecContext(ctx, s.rebind("DELETE FROM todo_categories WHERE todo_id = ?"), id); err != nil {
 			return domainErr("update todo", err)

@@ -43,6 +43,7 @@ var tests = []test{
 	{"CategoryPagination", testCategoryPagination},
 	{"Cursors", testCursors},
 	{"ConcurrentUpdate", testConcurrentUpdate},
+	{"ConcurrentCategoryDelete", testConcurrentCategoryDelete},
 }
 
 // Run runs the conformance suite, each test on stores of its own.
@@ -781,5 +782,55 @@ func testConcurrentUpdate(t *testing.T, newStore Factory) {
 	}
 	if got := getTodo(t, s, alice, td.ID); got.Title != winner || got.Version != 2 {
 		t.Errorf("after the race: title %q version %d, want %q version 2", got.Title, got.Version, winner)
+	}
+}
+
+// testConcurrentCategoryDelete races the deletion of categories with updates that link them:
+// every call ends in success or a domain error (never a deadlock or a foreign-key error), and no
+// todo is left with a deleted category.
+func testConcurrentCategoryDelete(t *testing.T, newStore Factory) {
+	s := newStore(t)
+	ctx := context.WithoutCancel(t.Context())
+	for round := range 10 {
+		a := createCategory(t, s, alice, fmt.Sprintf("a%d", round))
+		b := createCategory(t, s, alice, fmt.Sprintf("b%d", round))
+		td := createTodo(t, s, alice, resource.Todo{Title: "t", CategoryIDs: []string{a.ID}})
+		var (
+			wg   sync.WaitGroup
+			errs [4]error
+		)
+		start := make(chan struct{})
+		wg.Go(func() { <-start; errs[0] = s.DeleteCategory(ctx, alice, a.ID, a.Version) })
+		wg.Go(func() { <-start; errs[1] = s.DeleteCategory(ctx, alice, b.ID, b.Version) })
+		wg.Go(func() {
+			<-start
+			_, errs[2] = s.UpdateTodo(ctx, alice, td.ID, resource.AnyVersion, func(x *resource.Todo) error {
+				x.CategoryIDs = []string{a.ID, b.ID}
+				return nil
+			})
+		})
+		wg.Go(func() {
+			<-start
+			_, errs[3] = s.CreateTodo(ctx, alice, resource.Todo{Title: "u", CategoryIDs: []string{b.ID}})
+		})
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil && !errors.Is(err, resource.ErrInvalid) && !errors.Is(err, resource.ErrPrecondition) {
+				t.Errorf("round %d, call %d: %v, want nil, ErrInvalid or ErrPrecondition", round, i, err)
+			}
+		}
+		if errs[0] != nil || errs[1] != nil {
+			t.Errorf("round %d: DeleteCategory = %v, %v; want nil", round, errs[0], errs[1])
+		}
+		page, _, err := s.ListTodos(ctx, resource.ListTodosQuery{OwnerID: alice, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range page {
+			if len(x.CategoryIDs) != 0 {
+				t.Errorf("round %d: todo %s has categories %v after they were all deleted", round, x.ID, x.CategoryIDs)
+			}
+		}
 	}
 }
