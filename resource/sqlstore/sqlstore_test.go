@@ -87,10 +87,23 @@ func TestListTodosQueryCount(t *testing.T) {
 		}
 		c := &counter{}
 		sqlstore.WrapReader(s, func(e sqlx.ExtContext) sqlx.ExtContext { c.ExtContext = e; return c })
-		for _, size := range []int{1, 10, 100} {
-			t.Run(fmt.Sprintf("page of %d", size), func(t *testing.T) {
+		for _, tt := range []struct {
+			name string
+			size int
+			q    resource.ListTodosQuery
+		}{
+			{"page of 1", 1, resource.ListTodosQuery{}},
+			{"page of 10", 10, resource.ListTodosQuery{}},
+			{"page of 100", 100, resource.ListTodosQuery{}},
+			{"page of 10 by due date, text filter", 10, resource.ListTodosQuery{Sort: resource.SortDueAt, Text: "T0"}},
+			{"page of 25, category filter", 25, resource.ListTodosQuery{CategoryID: cats[0], Desc: true}},
+		} {
+			size := tt.size
+			t.Run(tt.name, func(t *testing.T) {
 				c.n.Store(0)
-				page, _, err := s.ListTodos(ctx, resource.ListTodosQuery{OwnerID: "owner", Limit: size})
+				q := tt.q
+				q.OwnerID, q.Limit = "owner", size
+				page, _, err := s.ListTodos(ctx, q)
 				if err != nil {
 					t.Fatal(err)
 				}
