@@ -126,22 +126,7 @@ func (s *Store) inTx(ctx context.Context, fn func(q sqlx.ExtContext) error) (err
 	if tx, ok := ctx.Value(txKey{}).(*sqlx.Tx); ok {
 		return fn(tx)
 	}
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", storageErr(err))
-	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", storageErr(err))
-	}
-	return nil
+	return storageErr(s.db.InTx(ctx, func(tx *sqlx.Tx) error { return fn(tx) }))
 }
 
 // rebind turns a query written with ? into the database's placeholder style.

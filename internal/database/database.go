@@ -165,3 +165,24 @@ func IsSerializationFailure(err error) bool {
 	}
 	return false
 }
+
+// InTx runs fn in a transaction, committed when fn returns nil and rolled back otherwise. Errors
+// of begin and commit are wrapped; fn's error is returned as it is.
+func (db *DB) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}

@@ -47,23 +47,8 @@ func New(db *database.DB, cursorKey []byte) (*Store, error) {
 }
 
 // inTx runs fn in a transaction, committed when fn returns nil and rolled back otherwise.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	return s.db.InTx(ctx, fn)
 }
 
 // rebind turns a query written with ? into the database's placeholder style.
