@@ -22,7 +22,7 @@ func (s *Server) routes() {
 	r.Use(web.RequestID, web.AccessLog(s.log), web.Recover(s.log))
 	var protected chi.Router
 	r.Group(func(g chi.Router) {
-		g.Use(s.auth)
+		g.Use(s.auth, privateNoCache)
 		protected = g
 	})
 
@@ -85,4 +85,13 @@ func (a splitAdapter) Handle(op *huma.Operation, handler func(huma.Context)) {
 		return
 	}
 	a.Adapter.Handle(op, handler)
+}
+
+// privateNoCache marks every API response as a user's own, to be revalidated before reuse (the
+// ETag allows it) and never stored by a shared cache.
+func privateNoCache(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "private, no-cache")
+		next.ServeHTTP(w, r)
+	})
 }
