@@ -42,6 +42,16 @@ func (s *Server) routes() {
 	// name: object and action of each route (STYLE rule 9).
 	read, write := ScopeRead, ScopeWrite
 	op := func(id, method, path, summary string, scope string, status int) huma.Operation {
+		errs := []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusUnprocessableEntity}
+		if method != http.MethodGet {
+			errs = append(errs, http.StatusRequestEntityTooLarge)
+		}
+		if strings.HasSuffix(path, "{id}") && method != http.MethodGet {
+			errs = append(errs, http.StatusPreconditionFailed, http.StatusPreconditionRequired)
+		}
+		if strings.HasPrefix(path, "/categories") && method != http.MethodGet && method != http.MethodDelete {
+			errs = append(errs, http.StatusConflict)
+		}
 		return huma.Operation{
 			OperationID:   id,
 			Method:        method,
@@ -52,7 +62,7 @@ func (s *Server) routes() {
 			MaxBodyBytes:  s.cfg.MaxBodyBytes,
 			DefaultStatus: status,
 			Security:      []map[string][]string{{"bearer": {scope}}},
-			Errors:        []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusUnprocessableEntity},
+			Errors:        errs,
 		}
 	}
 	huma.Register(s.api, op("list-todos", http.MethodGet, "/todos", "List todos", read, 0), s.handleTodoList)

@@ -468,6 +468,12 @@ func TestOpenAPIAndDocs(t *testing.T) {
 			}
 		}
 	}
+	patch, _ := json.Marshal(doc.Paths["/api/v1/todos/{id}"]["patch"])
+	for _, want := range []string{`"412"`, `"428"`, `"422"`, `"todos:write"`, `"ETag"`} {
+		if !strings.Contains(string(patch), want) {
+			t.Errorf("PATCH /api/v1/todos/{id} does not document %s", want)
+		}
+	}
 	r = e.do("", "GET", "/docs", nil)
 	e.want(r, http.StatusOK)
 	if !strings.Contains(r.header.Get("Content-Type"), "text/html") {
