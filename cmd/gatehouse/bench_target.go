@@ -117,8 +117,9 @@ func startSelfContained(ctx context.Context, g *globals, c *benchConfig) (t *ben
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	go func() { done <- serveUntilDone(sctx, hs, ln, 10*time.Second, log) }()
+	go func() {
+		done <- serveAll(sctx, []listening{{name: "bench", handler: srv, ln: ln}}, 10*time.Second, log)
+	}()
 
 	t = &benchTarget{issuer: issuer, transport: newBenchTransport(c.concurrency), concurrency: c.concurrency, store: store}
 	t.stop = func(ctx context.Context) {

@@ -92,20 +92,16 @@ func TestCLI(t *testing.T) {
 // the database, checks readiness and discovery, then cancels (SIGTERM) and expects a clean exit.
 func TestServeStartsAndDrains(t *testing.T) {
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr, raddr := freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	var out bytes.Buffer
 	go func() {
-		done <- run(ctx, []string{"serve", "--database", "sqlite:" + filepath.Join(dir, "g.db"), "--idp-addr", addr, "--metrics-addr", "127.0.0.1:0", "--issuer", "http://" + addr, "--log-format", "json"},
+		done <- run(ctx, []string{"serve", "--database", "sqlite:" + filepath.Join(dir, "g.db"), "--idp-addr", addr, "--resource-addr", raddr, "--resource-audience", "http://" + raddr, "--metrics-addr", "127.0.0.1:0", "--issuer", "http://" + addr, "--log-format", "json"},
 			func(string) string { return "" }, strings.NewReader(""), &out, io.Discard)
 	}()
 	var resp *http.Response
+	var err error
 	for i := 0; i < 100; i++ {
 		resp, err = http.Get("http://" + addr + "/readyz")
 		if err == nil {
@@ -129,6 +125,26 @@ func TestServeStartsAndDrains(t *testing.T) {
 	resp.Body.Close()
 	if meta["issuer"] != "http://"+addr {
 		t.Errorf("issuer = %v", meta["issuer"])
+	}
+	// The resource API runs beside the provider and refuses a request without a token, pointing
+	// at its RFC 9728 metadata (RS-10).
+	resp, err = http.Get("http://" + raddr + "/api/v1/todos")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "resource_metadata=") {
+		t.Errorf("GET /api/v1/todos without a token = %d %q, want 401 with resource_metadata", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	for _, p := range []string{"/openapi.json", "/.well-known/oauth-protected-resource"} {
+		resp, err = http.Get("http://" + raddr + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s = %d, want 200", p, resp.StatusCode)
+		}
 	}
 	cancel()
 	select {
@@ -183,4 +199,15 @@ func TestServeRejectsBadLimits(t *testing.T) {
 			t.Errorf("%s=%s: %v, want an error naming %s", c.env, c.value, err, c.want)
 		}
 	}
+}
+
+// freeAddr returns a loopback address with a free port.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -20,49 +20,59 @@ import (
 	"github.com/gatehouse-id/gatehouse/idp/sqlstore"
 	"github.com/gatehouse-id/gatehouse/internal/database"
 	"github.com/gatehouse-id/gatehouse/internal/web"
+	"github.com/gatehouse-id/gatehouse/resource"
+	"github.com/gatehouse-id/gatehouse/resource/bearer"
+	rsqlstore "github.com/gatehouse-id/gatehouse/resource/sqlstore"
 )
 
 // serveConfig is everything `gatehouse serve` reads.
 type serveConfig struct {
-	issuer          string
-	idpAddr         string
-	resourceAddr    string
-	migrate         bool
-	production      bool
-	accessLifespan  time.Duration
-	accessAlg       string
-	refreshGrace    time.Duration
-	trustedProxies  []string
-	logFormat       string
-	logLevel        string
-	shutdownTimeout time.Duration
-	pprofAddr       string
-	metricsAddr     string
-	redisURL        string
-	loginRate       string
-	tokenRate       string
-	tokenClientRate string
-	introspectRate  string
+	issuer           string
+	idpAddr          string
+	resourceAddr     string
+	resourceAudience string
+	migrate          bool
+	production       bool
+	accessLifespan   time.Duration
+	accessAlg        string
+	refreshGrace     time.Duration
+	trustedProxies   []string
+	logFormat        string
+	logLevel         string
+	shutdownTimeout  time.Duration
+	pprofAddr        string
+	metricsAddr      string
+	redisURL         string
+	loginRate        string
+	tokenRate        string
+	tokenClientRate  string
+	introspectRate   string
 }
 
 func newServeCmd(e *env, g *globals) *cobra.Command {
 	c := &serveConfig{}
 	cmd := &cobra.Command{
-		Use:   "serve [idp]",
-		Short: "Run the identity provider",
-		Long: `Run the identity provider. With no argument, everything Gatehouse serves runs in one
-process; "serve idp" runs only the provider. On first start the database is migrated and signing
-keys are created.`,
+		Use:   "serve [idp|resource]",
+		Short: "Run the identity provider and the resource API",
+		Long: `Run Gatehouse. With no argument the provider (--idp-addr) and the todos resource API
+(--resource-addr) run in one process; "serve idp" runs only the provider and "serve resource"
+only the resource API, which knows the provider by --issuer alone. On first start the database
+is migrated and signing keys are created.`,
 		Args:      cobra.MatchAll(cobra.MaximumNArgs(1), cobra.OnlyValidArgs),
-		ValidArgs: []string{"idp"},
+		ValidArgs: []string{"idp", "resource"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return serve(cmd.Context(), e, g, c)
+			which := ""
+			if len(args) == 1 {
+				which = args[0]
+			}
+			return serve(cmd.Context(), e, g, c, which)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&c.issuer, "issuer", "http://localhost:8080", "the provider's public URL, exactly as in iss (GATEHOUSE_ISSUER)")
 	f.StringVar(&c.idpAddr, "idp-addr", "127.0.0.1:8080", "listen address of the provider (GATEHOUSE_IDP_ADDR)")
 	f.StringVar(&c.resourceAddr, "resource-addr", "127.0.0.1:8090", "listen address of the resource API (GATEHOUSE_RESOURCE_ADDR)")
+	f.StringVar(&c.resourceAudience, "resource-audience", "http://localhost:8090", "the resource API's audience: tokens must name it in aud; also its public URL (GATEHOUSE_RESOURCE_AUDIENCE)")
 	f.BoolVar(&c.migrate, "migrate", true, "apply database migrations on start (GATEHOUSE_MIGRATE)")
 	f.BoolVar(&c.production, "production", false, "refuse unsafe settings instead of warning (GATEHOUSE_PRODUCTION)")
 	f.DurationVar(&c.accessLifespan, "access-token-lifespan", 10*time.Minute, "lifetime of access tokens (GATEHOUSE_ACCESS_TOKEN_LIFESPAN)")
@@ -136,7 +146,7 @@ func parseProxies(list []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func serve(ctx context.Context, e *env, g *globals, c *serveConfig) error {
+func serve(ctx context.Context, e *env, g *globals, c *serveConfig, which string) error {
 	log, err := newLogger(e.stderr, c.logFormat, c.logLevel)
 	if err != nil {
 		return err
@@ -155,64 +165,107 @@ func serve(ctx context.Context, e *env, g *globals, c *serveConfig) error {
 		return err
 	}
 	defer db.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 
-	srv, keys, generated, err := newIDPServer(ctx, g, c, db, store, log, proxies, limits)
-	if err != nil {
-		return err
-	}
-	for _, w := range checkProduction(c, generated) {
-		if c.production {
-			return fmt.Errorf("--production: %s", w)
-		}
-		log.Warn("unsafe for production: " + w)
-	}
-
-	if c.metricsAddr != "" {
-		mln, err := net.Listen("tcp", c.metricsAddr)
+	var servers []listening
+	if which != "resource" {
+		srv, keys, generated, err := newIDPServer(ctx, g, c, db, store, log, proxies, limits)
 		if err != nil {
-			return fmt.Errorf("GATEHOUSE_METRICS_ADDR: %w", err)
+			return err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", srv.MetricsHandler())
-		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = ms.Serve(mln) }()
-		defer ms.Close()
+		for _, w := range checkProduction(c, generated) {
+			if c.production {
+				return fmt.Errorf("--production: %s", w)
+			}
+			log.Warn("unsafe for production: " + w)
+		}
+		if c.metricsAddr != "" {
+			mln, err := net.Listen("tcp", c.metricsAddr)
+			if err != nil {
+				return fmt.Errorf("GATEHOUSE_METRICS_ADDR: %w", err)
+			}
+			mux := http.NewServeMux()
+			mux.Handle("/metrics", srv.MetricsHandler())
+			ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+			go func() { _ = ms.Serve(mln) }()
+			defer ms.Close()
+		}
+		go keys.Run(ctx)
+		go cleanup(ctx, store, log)
+		servers = append(servers, listening{name: "GATEHOUSE_IDP_ADDR", addr: c.idpAddr, handler: srv})
+	}
+	if which != "idp" {
+		// Built once the provider (if it runs here) is serving: the verifier discovers its keys
+		// at start.
+		servers = append(servers, listening{name: "GATEHOUSE_RESOURCE_ADDR", addr: c.resourceAddr,
+			build: func(ctx context.Context) (http.Handler, error) { return newResourceServer(ctx, g, c, db, log) }})
 	}
 	if c.pprofAddr != "" {
 		if err := servePprof(c.pprofAddr, log); err != nil {
 			return err
 		}
 	}
+	for i := range servers {
+		if servers[i].ln, err = net.Listen("tcp", servers[i].addr); err != nil {
+			return fmt.Errorf("%s: %w", servers[i].name, err)
+		}
+	}
 	// Start-up (migrations, key generation, fosite composition) leaves garbage that would set the
 	// first GC target far above the steady-state heap; collect it before serving.
 	debug.FreeOSMemory()
-	ln, err := net.Listen("tcp", c.idpAddr)
-	if err != nil {
-		return fmt.Errorf("GATEHOUSE_IDP_ADDR: %w", err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go keys.Run(ctx)
-	go cleanup(ctx, store, log)
 
-	fmt.Fprintf(e.stdout, `Gatehouse is running.
-  issuer:    %s  (listening on %s, database %s)
-  discovery: %s/.well-known/openid-configuration
-Next: create a user and a client in another terminal, for example
+	fmt.Fprintln(e.stdout, "Gatehouse is running.")
+	for _, s := range servers {
+		if s.name == "GATEHOUSE_IDP_ADDR" {
+			fmt.Fprintf(e.stdout, "  provider:     %s  (listening on %s, database %s)\n  discovery:    %s/.well-known/openid-configuration\n",
+				c.issuer, s.ln.Addr(), redactDB(g.database), c.issuer)
+		} else {
+			fmt.Fprintf(e.stdout, "  resource API: http://%s/api/v1/todos  (audience %s; docs at /docs)\n", s.ln.Addr(), c.resourceAudience)
+		}
+	}
+	fmt.Fprint(e.stdout, `Next: create a user and a client in another terminal, for example
   gatehouse users create --email you@example.com --password-stdin
   gatehouse clients create --name demo --public --first-party --redirect-uri http://127.0.0.1:9999/callback
-`, c.issuer, ln.Addr(), redactDB(g.database), c.issuer)
+`)
+	return serveAll(ctx, servers, c.shutdownTimeout, log)
+}
 
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+// listening is one HTTP server of the process.
+type listening struct {
+	name, addr string // the setting that names the address, for errors
+	handler    http.Handler
+	// build makes the handler when handler is nil, after the servers before it started serving.
+	build func(context.Context) (http.Handler, error)
+	ln    net.Listener
+}
+
+// newResourceServer builds the todos resource API: its store (cursors signed with a key derived
+// from the server secret, so every instance accepts every other's cursors) and the bearer
+// verifier, which knows the provider only by its issuer URL.
+func newResourceServer(ctx context.Context, g *globals, c *serveConfig, db *database.DB, log *slog.Logger) (http.Handler, error) {
+	secrets, _, err := loadSecrets(g, db, log)
+	if err != nil {
+		return nil, err
 	}
-	return serveUntilDone(ctx, hs, ln, c.shutdownTimeout, log)
+	st, err := rsqlstore.New(db, idp.DeriveKey(secrets[0], "resource-cursor"))
+	if err != nil {
+		return nil, err
+	}
+	v, err := bearer.New(ctx, bearer.Config{
+		Issuer: c.issuer, Audience: c.resourceAudience, ResourceURL: c.resourceAudience, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("resource API: %w", err)
+	}
+	api, err := resource.NewServer(resource.Config{}, st, v.Middleware, log)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET "+bearer.MetadataPath, v.MetadataHandler([]string{"todos:read", "todos:write"}))
+	mux.Handle("/", api)
+	return mux, nil
 }
 
 // newIDPServer builds the provider on an open store.
@@ -279,23 +332,46 @@ func buildLimits(ctx context.Context, c *serveConfig) (idp.Limits, func(), error
 	return l, func() { _ = client.Close() }, nil
 }
 
-// serveUntilDone serves until ctx ends, then drains in-flight requests (SIGTERM).
-func serveUntilDone(ctx context.Context, hs *http.Server, ln net.Listener, timeout time.Duration, log *slog.Logger) error {
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+// serveAll serves every listener until ctx ends or one fails, then drains in-flight requests
+// (SIGTERM).
+func serveAll(ctx context.Context, servers []listening, timeout time.Duration, log *slog.Logger) error {
+	errc := make(chan error, len(servers))
+	var hss []*http.Server
+	var first error
+	for _, s := range servers {
+		if s.handler == nil {
+			if s.handler, first = s.build(ctx); first != nil {
+				break
+			}
+		}
+		hs := &http.Server{
+			Handler:           s.handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		hss = append(hss, hs)
+		go func(ln net.Listener) { errc <- hs.Serve(ln) }(s.ln)
+	}
+	if first == nil {
+		select {
+		case first = <-errc:
+		case <-ctx.Done():
+		}
 	}
 	log.Info("shutting down: draining requests", "timeout", timeout)
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	for _, hs := range hss {
+		if err := hs.Shutdown(sctx); err != nil && first == nil {
+			first = fmt.Errorf("shutdown: %w", err)
+		}
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	if first != nil && !errors.Is(first, http.ErrServerClosed) {
+		return first
 	}
 	return nil
 }
