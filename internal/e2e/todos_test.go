@@ -1,0 +1,174 @@
+package e2e_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-id/gatehouse/idp"
+	"github.com/gatehouse-id/gatehouse/internal/database/dbtest"
+	"github.com/gatehouse-id/gatehouse/resource"
+	"github.com/gatehouse-id/gatehouse/resource/bearer"
+	rsqlstore "github.com/gatehouse-id/gatehouse/resource/sqlstore"
+)
+
+const spaCallback = "http://127.0.0.1:5173/callback"
+
+// userToken signs a new user in through the real login page with a first-party public client
+// and returns an access token for the todos API with the given scopes.
+func (p *provider) userToken(t *testing.T, email string, scopes ...string) string {
+	t.Helper()
+	hash, err := idp.NewPasswordHasher(idp.Argon2Params{Memory: 8 * 1024, Time: 1, Threads: 1}, 1, 1).Hash(t.Context(), "correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.store.CreateUser(t.Context(), &idp.User{ID: uuid.NewString(), Email: email, PasswordHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	c := &idp.Client{
+		ID: "spa-" + uuid.NewString()[:8], Name: "Todo SPA", Public: true, FirstParty: true,
+		TokenEndpointAuthMethod: idp.AuthMethodNone, RedirectURIs: []string{spaCallback},
+		GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+		Scopes: []string{"openid", "todos:read", "todos:write"}, Audiences: []string{apiAudience},
+		CreatedAt: time.Now(), UpdatedAt: time.Now(),
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.store.CreateClient(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &oauth2.Config{ClientID: c.ID, RedirectURL: spaCallback, Scopes: scopes,
+		Endpoint: oauth2.Endpoint{AuthURL: p.srv.URL + "/oauth2/authorize", TokenURL: p.srv.URL + "/oauth2/token", AuthStyle: oauth2.AuthStyleInParams}}
+	verifier := oauth2.GenerateVerifier()
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+		if strings.HasPrefix(r.URL.String(), spaCallback) {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}
+	resp, err := browser.Get(cfg.AuthCodeURL("state-"+uuid.NewString(), oauth2.S256ChallengeOption(verifier)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	field := func(name string) string {
+		m := regexp.MustCompile(`name="` + name + `" value="([^"]*)"`).FindSubmatch(page)
+		if m == nil {
+			t.Fatalf("login page has no %s: %s", name, page)
+		}
+		return strings.NewReplacer("&amp;", "&", "&#43;", "+").Replace(string(m[1]))
+	}
+	form := url.Values{"csrf_token": {field("csrf_token")}, "return_to": {field("return_to")}, "email": {email}, "password": {"correct horse battery staple"}}
+	req, _ := http.NewRequest(http.MethodPost, p.srv.URL+"/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", p.srv.URL)
+	resp, err = browser.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || loc.Query().Get("code") == "" {
+		t.Fatalf("login ended at %d %q, want a redirect with a code", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	tok, err := cfg.Exchange(t.Context(), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.AccessToken
+}
+
+// startTodos serves the todos API verifying the provider's tokens, as `gatehouse serve` does.
+func startTodos(t *testing.T, p *provider) *httptest.Server {
+	t.Helper()
+	st, err := rsqlstore.New(dbtest.NewSQLite(t), []byte(strings.Repeat("k", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := bearer.New(t.Context(), bearer.Config{Issuer: p.srv.URL, Audience: apiAudience, ResourceURL: apiAudience})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := resource.NewServer(resource.Config{}, st, v.Middleware, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestTodosWithRealTokens_RB07_RS04 drives the todos API with user tokens from the real login:
+// alice creates and reads her todo, bob cannot see it (404), a read-only token cannot write
+// (403), a machine token gets 403, and no token gets 401.
+func TestTodosWithRealTokens_RB07_RS04(t *testing.T) {
+	p := startProvider(t)
+	api := startTodos(t, p)
+	alice := p.userToken(t, "alice@example.com", "openid", "todos:read", "todos:write")
+	bob := p.userToken(t, "bob@example.com", "openid", "todos:read", "todos:write")
+	reader := p.userToken(t, "carol@example.com", "openid", "todos:read")
+	machine := p.token(t, p.machineClient(t, apiAudience))
+
+	call := func(token, method, path, body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, api.URL+path, bytes.NewBufferString(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	status, todo := call(alice, "POST", "/api/v1/todos", `{"title":"Buy milk"}`)
+	if status != http.StatusCreated {
+		t.Fatalf("alice creates a todo: %d %v", status, todo)
+	}
+	id, _ := todo["id"].(string)
+	if s, m := call(alice, "GET", "/api/v1/todos/"+id, ""); s != http.StatusOK || m["title"] != "Buy milk" {
+		t.Errorf("alice reads her todo: %d %v", s, m)
+	}
+	if s, m := call(alice, "GET", "/api/v1/todos", ""); s != http.StatusOK || len(m["items"].([]any)) != 1 {
+		t.Errorf("alice lists her todos: %d %v", s, m)
+	}
+	if s, _ := call(bob, "GET", "/api/v1/todos/"+id, ""); s != http.StatusNotFound {
+		t.Errorf("bob reads alice's todo: %d, want 404", s)
+	}
+	if s, m := call(bob, "GET", "/api/v1/todos", ""); s != http.StatusOK || len(m["items"].([]any)) != 0 {
+		t.Errorf("bob's list: %d %v, want empty", s, m)
+	}
+	if s, _ := call(reader, "POST", "/api/v1/todos", `{"title":"x"}`); s != http.StatusForbidden {
+		t.Errorf("a todos:read token writes: %d, want 403", s)
+	}
+	if s, _ := call(machine, "GET", "/api/v1/todos", ""); s != http.StatusForbidden {
+		t.Errorf("a client-credentials token lists todos: %d, want 403", s)
+	}
+	if s, _ := call("", "GET", "/api/v1/todos", ""); s != http.StatusUnauthorized {
+		t.Errorf("no token: %d, want 401", s)
+	}
+	if s, _ := call(alice+"x", "GET", "/api/v1/todos", ""); s != http.StatusUnauthorized {
+		t.Errorf("a tampered token: %d, want 401", s)
+	}
+}
