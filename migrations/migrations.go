@@ -8,10 +8,12 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"time"
 
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 
 	"github.com/gatehouse-id/gatehouse/internal/database"
 )
@@ -36,13 +38,26 @@ func provider(db *database.DB, set string) (*goose.Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("migrations %s/%s: %w", set, db.Dialect, err)
 	}
+	opts := []goose.ProviderOption{goose.WithTableName("goose_" + set + "_version"), goose.WithDisableGlobalRegistry(true)}
 	dialect := goose.DialectSQLite3
 	if db.Dialect == database.Postgres {
 		dialect = goose.DialectPostgres
+		// Instances that start together take turns: a PostgreSQL advisory lock per set, polled
+		// every second for up to five minutes.
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockID(set)), lock.WithLockTimeout(1, 300))
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
 	}
-	return goose.NewProvider(dialect, db.DB.DB, sub,
-		goose.WithTableName("goose_"+set+"_version"),
-		goose.WithDisableGlobalRegistry(true))
+	return goose.NewProvider(dialect, db.DB.DB, sub, opts...)
+}
+
+// lockID is the advisory-lock key of a set's migrations.
+func lockID(set string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("gatehouse/migrations/" + set))
+	return int64(h.Sum64() &^ (1 << 63))
 }
 
 // Up applies every pending migration of the given sets (all sets when none is named).

@@ -192,7 +192,7 @@ func serve(ctx context.Context, e *env, g *globals, c *serveConfig, which string
 			defer ms.Close()
 		}
 		go keys.Run(ctx)
-		go cleanup(ctx, store, log)
+		go cleanup(ctx, db, store, log)
 		servers = append(servers, listening{name: "GATEHOUSE_IDP_ADDR", addr: c.idpAddr, handler: srv})
 	}
 	if which != "idp" {
@@ -376,8 +376,9 @@ func serveAll(ctx context.Context, servers []listening, timeout time.Duration, l
 	return nil
 }
 
-// cleanup deletes expired tokens, codes and sessions every ten minutes.
-func cleanup(ctx context.Context, store *sqlstore.Store, log *slog.Logger) {
+// cleanup deletes expired tokens, codes and sessions every ten minutes, on one instance at a
+// time (a PostgreSQL advisory lock; the others skip that round).
+func cleanup(ctx context.Context, db *database.DB, store *sqlstore.Store, log *slog.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
@@ -385,7 +386,15 @@ func cleanup(ctx context.Context, store *sqlstore.Store, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			release, ok, err := db.TryLock(ctx, "cleanup")
+			if err != nil || !ok {
+				if err != nil && ctx.Err() == nil {
+					log.Error("cleanup lock", "err", err)
+				}
+				continue
+			}
 			n, err := store.DeleteExpired(ctx, time.Now())
+			release()
 			if err != nil && ctx.Err() == nil {
 				log.Error("delete expired rows", "err", err)
 			} else if n > 0 {

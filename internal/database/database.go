@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/url"
 	"strings"
 	"time"
@@ -185,4 +186,41 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) 
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// TryLock takes the named lock if no one holds it, so that a periodic job runs on one instance at
+// a time: a PostgreSQL session advisory lock, held on a connection of its own until release is
+// called. On SQLite, whose file belongs to one process, it always succeeds. ok is false when
+// another session holds the lock.
+func (db *DB) TryLock(ctx context.Context, name string) (release func(), ok bool, err error) {
+	if db.Dialect != Postgres {
+		return func() {}, true, nil
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("lock %s: %w", name, err)
+	}
+	key := lockKey(name)
+	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok); err != nil || !ok {
+		conn.Close()
+		if err != nil {
+			return nil, false, fmt.Errorf("lock %s: %w", name, err)
+		}
+		return nil, false, nil
+	}
+	return func() {
+		// Unlock with a fresh context: the caller's may be done. Closing the connection would
+		// release the lock too, but the pool keeps connections open.
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = conn.ExecContext(c, "SELECT pg_advisory_unlock($1)", key)
+		conn.Close()
+	}, true, nil
+}
+
+// lockKey maps a lock name to a PostgreSQL advisory-lock key.
+func lockKey(name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("gatehouse/lock/" + name))
+	return int64(h.Sum64() &^ (1 << 63))
 }
