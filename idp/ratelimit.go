@@ -106,17 +106,21 @@ func retryText(w http.ResponseWriter) string {
 	return fmt.Sprintf("%d seconds", n)
 }
 
-// tokenClientID is the client a token request names: the Basic user name (form-decoded, RFC
-// 6749 §2.3.1) or the client_id parameter. parseTokenForm has already parsed the body, so
-// nothing is consumed before fosite reads r.PostForm.
+// tokenClientID keys the per-client limit: the client a token request names (the Basic user
+// name, form-decoded per RFC 6749 §2.3.1, or the client_id parameter) together with the caller's
+// network. The name is the caller's to choose and is counted before authentication, so keyed on
+// the name alone a few addresses could spend a real client's allowance and lock it out (RL-08).
+// parseTokenForm has already parsed the body, so nothing is consumed before fosite reads
+// r.PostForm.
 func tokenClientID(r *http.Request) string {
+	id := r.PostForm.Get("client_id")
 	if u, _, ok := r.BasicAuth(); ok {
-		if id, err := url.QueryUnescape(u); err == nil {
-			return id
+		id = u
+		if d, err := url.QueryUnescape(u); err == nil {
+			id = d
 		}
-		return u
 	}
-	return r.PostForm.Get("client_id")
+	return id + "@" + web.IPKey(web.ClientIP(r.Context()))
 }
 
 // parseTokenForm parses the token request's body before the per-client limit reads it, and

@@ -112,16 +112,16 @@ func servePprof(addr string, log *slog.Logger) error {
 }
 
 // checkProduction lists the settings that are unsafe for production.
-func checkProduction(c *serveConfig, generatedSecret bool) []string {
+func checkProduction(c *serveConfig, generatedSecret, resourceAPI bool) []string {
 	var warns []string
 	if generatedSecret {
 		warns = append(warns, "GATEHOUSE_SECRET is not set (a generated secret file is used)")
 	}
-	if u, err := url.Parse(c.issuer); err == nil && u.Scheme == "http" {
-		host := u.Hostname()
-		if ip, err := netip.ParseAddr(host); !(host == "localhost" || (err == nil && ip.IsLoopback())) {
-			warns = append(warns, fmt.Sprintf("issuer %s uses http on a public address; use https", c.issuer))
-		}
+	if u, err := url.Parse(c.issuer); err == nil && u.Scheme == "http" && !isLoopbackURL(u) {
+		warns = append(warns, fmt.Sprintf("issuer %s uses http on a public address; use https", c.issuer))
+	}
+	if u, err := url.Parse(c.resourceAudience); resourceAPI && (err != nil || isLoopbackURL(u)) {
+		warns = append(warns, fmt.Sprintf("resource audience %s is a loopback address: give each API its own public URL (GATEHOUSE_RESOURCE_AUDIENCE)", c.resourceAudience))
 	}
 	return warns
 }
@@ -174,7 +174,7 @@ func serve(ctx context.Context, e *env, g *globals, c *serveConfig, which string
 		if err != nil {
 			return err
 		}
-		for _, w := range checkProduction(c, generated) {
+		for _, w := range checkProduction(c, generated, which == "") {
 			if c.production {
 				return fmt.Errorf("--production: %s", w)
 			}
@@ -194,6 +194,14 @@ func serve(ctx context.Context, e *env, g *globals, c *serveConfig, which string
 		go keys.Run(ctx)
 		go cleanup(ctx, db, store, log)
 		servers = append(servers, listening{name: "GATEHOUSE_IDP_ADDR", addr: c.idpAddr, handler: srv})
+	}
+	if which == "resource" {
+		for _, w := range checkProduction(c, false, true) {
+			if c.production {
+				return fmt.Errorf("--production: %s", w)
+			}
+			log.Warn("unsafe for production: " + w)
+		}
 	}
 	if which != "idp" {
 		// Built once the provider (if it runs here) is serving: the verifier discovers its keys
@@ -338,9 +346,12 @@ func serveAll(ctx context.Context, servers []listening, timeout time.Duration, l
 	errc := make(chan error, len(servers))
 	var hss []*http.Server
 	var first error
-	for _, s := range servers {
+	for i, s := range servers {
 		if s.handler == nil {
 			if s.handler, first = s.build(ctx); first != nil {
+				for _, rest := range servers[i:] {
+					rest.ln.Close()
+				}
 				break
 			}
 		}
@@ -409,4 +420,14 @@ func redactDB(raw string) string {
 		return u.Redacted()
 	}
 	return raw
+}
+
+// isLoopbackURL reports whether u names localhost or a loopback address.
+func isLoopbackURL(u *url.URL) bool {
+	if u == nil {
+		return false
+	}
+	host := u.Hostname()
+	ip, err := netip.ParseAddr(host)
+	return host == "localhost" || (err == nil && ip.IsLoopback())
 }

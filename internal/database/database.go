@@ -11,6 +11,7 @@ package database
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -175,6 +176,10 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) 
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	defer func() {
+		if v := recover(); v != nil {
+			_ = tx.Rollback()
+			panic(v)
+		}
 		if err != nil {
 			_ = tx.Rollback()
 		}
@@ -213,7 +218,10 @@ func (db *DB) TryLock(ctx context.Context, name string) (release func(), ok bool
 		// release the lock too, but the pool keeps connections open.
 		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_, _ = conn.ExecContext(c, "SELECT pg_advisory_unlock($1)", key)
+		if _, err := conn.ExecContext(c, "SELECT pg_advisory_unlock($1)", key); err != nil {
+			// The session may still hold the lock: close it rather than return it to the pool.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
 		conn.Close()
 	}, true, nil
 }

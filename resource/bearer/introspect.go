@@ -48,9 +48,12 @@ func (v *Verifier) introspect(ctx context.Context, token string) error {
 	if m == nil {
 		v.mu.Lock()
 		if v.meta.Load() == nil {
-			if md, err := v.discover(ctx); err == nil {
+			// Bounded like every fetch: the lock is held meanwhile.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+			if md, err := v.discover(dctx); err == nil {
 				v.meta.Store(md)
 			}
+			cancel()
 		}
 		v.mu.Unlock()
 		if m = v.meta.Load(); m == nil {

@@ -87,6 +87,15 @@ func (v *Verifier) discover(ctx context.Context) (*metadata, error) {
 		if strings.HasPrefix(v.cfg.Issuer, "https:") && !strings.HasPrefix(m.JWKSURI, "https:") {
 			return nil, fmt.Errorf("%w: jwks_uri %q is not https", ErrMisconfigured, m.JWKSURI)
 		}
+		// RequireActive sends the client secret there: the same rules as jwks_uri.
+		if m.IntrospectionEndpoint != "" {
+			if err := checkURL("introspection_endpoint", m.IntrospectionEndpoint); err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrMisconfigured, err)
+			}
+			if strings.HasPrefix(v.cfg.Issuer, "https:") && !strings.HasPrefix(m.IntrospectionEndpoint, "https:") {
+				return nil, fmt.Errorf("%w: introspection_endpoint %q is not https", ErrMisconfigured, m.IntrospectionEndpoint)
+			}
+		}
 		return &m, nil
 	}
 	return nil, fmt.Errorf("discover %s: %w", v.cfg.Issuer, errors.Join(errs...))
