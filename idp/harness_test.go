@@ -5,12 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
@@ -26,6 +23,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/idp/sqlstore"
 	"github.com/gatehouse-id/gatehouse/internal/database"
 	"github.com/gatehouse-id/gatehouse/internal/database/dbtest"
+	"github.com/gatehouse-id/gatehouse/internal/loginflow"
 )
 
 // harness is a provider served over real HTTP on a real database.
@@ -181,71 +179,25 @@ func (h *harness) user(email string) *idp.User {
 // browser is an HTTP client with cookies that stops at any redirect leaving the provider.
 type browser struct {
 	h      *harness
+	lf     *loginflow.Browser
 	client *http.Client
 }
 
 func (h *harness) browser() *browser {
-	jar, _ := cookiejar.New(nil)
-	b := &browser{h: h}
-	b.client = &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if !strings.HasPrefix(req.URL.String(), h.issuer) {
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}}
-	return b
+	lf := loginflow.New(h.issuer, nil)
+	return &browser{h: h, lf: lf, client: lf.Client}
 }
 
 var csrfRe = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
-var hiddenRe = regexp.MustCompile(`name="(return_to|challenge)" value="([^"]*)"`)
 
 // authorize runs the browser through login and consent (when shown, it allows) and returns the
 // final redirect to the client.
 func (b *browser) authorize(authURL, email, password string) (*url.URL, error) {
-	resp, err := b.client.Get(authURL)
-	if err != nil {
-		return nil, err
-	}
-	for range 4 {
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if loc := resp.Header.Get("Location"); resp.StatusCode/100 == 3 && loc != "" {
-			return url.Parse(loc)
-		}
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("status %d at %s: %s", resp.StatusCode, resp.Request.URL.Path, trim(body))
-		}
-		page := string(body)
-		form := url.Values{"csrf_token": {submatch(csrfRe, page)}}
-		for _, m := range hiddenRe.FindAllStringSubmatch(page, -1) {
-			form.Set(m[1], htmlUnescape(m[2]))
-		}
-		var action string
-		switch {
-		case strings.Contains(page, `action="/login"`):
-			action = "/login"
-			form.Set("email", email)
-			form.Set("password", password)
-		case strings.Contains(page, `action="/consent"`):
-			action = "/consent"
-			form.Set("decision", "allow")
-		default:
-			return nil, fmt.Errorf("unexpected page at %s: %s", resp.Request.URL.Path, trim(body))
-		}
-		resp, err = b.post(action, form)
-		if err != nil {
-			return nil, err
-		}
-	}
-	return nil, errors.New("too many pages")
+	return b.lf.Authorize(b.h.t.Context(), authURL, email, password)
 }
 
 func (b *browser) post(path string, form url.Values) (*http.Response, error) {
-	req, _ := http.NewRequest(http.MethodPost, b.h.issuer+path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", b.h.issuer)
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	return b.client.Do(req)
+	return b.lf.Post(b.h.t.Context(), path, form)
 }
 
 func submatch(re *regexp.Regexp, s string) string {
@@ -260,12 +212,7 @@ func htmlUnescape(s string) string {
 	return r.Replace(s)
 }
 
-func trim(b []byte) string {
-	if len(b) > 300 {
-		return string(b[:300]) + "…"
-	}
-	return string(b)
-}
+func trim(b []byte) string { return loginflow.Trim(b) }
 
 // oauthConfig is an x/oauth2 client for c.
 func (h *harness) oauthConfig(c *idp.Client, secret string, scopes ...string) *oauth2.Config {

@@ -6,15 +6,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -23,6 +20,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/idp"
 	"github.com/gatehouse-id/gatehouse/idp/sqlstore"
+	"github.com/gatehouse-id/gatehouse/internal/loginflow"
 )
 
 // errSkip marks a scenario that cannot run against this target.
@@ -234,20 +232,13 @@ func (t *benchTarget) oauthConfig() *oauth2.Config {
 // refreshTokens mints n refresh tokens, each the start of its own grant, through the real code
 // + PKCE flow: one browser signs in once, then authorizes n times and exchanges each code.
 func (t *benchTarget) refreshTokens(ctx context.Context, n int) ([]string, error) {
-	jar, _ := cookiejar.New(nil)
-	b := &benchBrowser{issuer: t.issuer, client: &http.Client{Jar: jar, Transport: t.transport, Timeout: 30 * time.Second,
-		CheckRedirect: func(req *http.Request, _ []*http.Request) error {
-			if !strings.HasPrefix(req.URL.String(), t.issuer) {
-				return http.ErrUseLastResponse
-			}
-			return nil
-		}}}
+	b := loginflow.New(t.issuer, t.transport)
 	cfg := t.oauthConfig()
 	xctx := context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: t.transport, Timeout: 30 * time.Second})
 	tokens := make([]string, 0, n)
 	for range n {
 		verifier := oauth2.GenerateVerifier()
-		loc, err := b.authorize(ctx, cfg.AuthCodeURL(uuid.NewString(), oauth2.S256ChallengeOption(verifier),
+		loc, err := b.Authorize(ctx, cfg.AuthCodeURL(uuid.NewString(), oauth2.S256ChallengeOption(verifier),
 			oauth2.SetAuthURLParam("nonce", uuid.NewString())), t.username, t.password)
 		if err != nil {
 			return nil, fmt.Errorf("authorize: %w", err)
@@ -265,70 +256,4 @@ func (t *benchTarget) refreshTokens(ctx context.Context, n int) ([]string, error
 		tokens = append(tokens, tok.RefreshToken)
 	}
 	return tokens, nil
-}
-
-// benchBrowser signs in through the provider's HTML pages with a cookie jar, as a person would.
-type benchBrowser struct {
-	issuer string
-	client *http.Client
-}
-
-var (
-	csrfFieldRe   = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
-	hiddenFieldRe = regexp.MustCompile(`name="(return_to|challenge)" value="([^"]*)"`)
-	htmlEntities  = strings.NewReplacer("&amp;", "&", "&#43;", "+", "&lt;", "<", "&gt;", ">", "&#34;", `"`, "&#39;", "'", "&quot;", `"`)
-)
-
-// authorize follows authURL through the login and consent pages (allowing) and returns the
-// redirect to the client.
-func (b *benchBrowser) authorize(ctx context.Context, authURL, email, password string) (*url.URL, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, authURL, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := b.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	for range 4 {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-		if loc := resp.Header.Get("Location"); resp.StatusCode/100 == 3 && loc != "" {
-			return url.Parse(loc)
-		}
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("status %d at %s: %s", resp.StatusCode, resp.Request.URL.Path, trimBody(body))
-		}
-		page := string(body)
-		form := url.Values{}
-		if m := csrfFieldRe.FindStringSubmatch(page); m != nil {
-			form.Set("csrf_token", htmlEntities.Replace(m[1]))
-		}
-		for _, m := range hiddenFieldRe.FindAllStringSubmatch(page, -1) {
-			form.Set(m[1], htmlEntities.Replace(m[2]))
-		}
-		var action string
-		switch {
-		case strings.Contains(page, `action="/login"`):
-			action = "/login"
-			form.Set("email", email)
-			form.Set("password", password)
-		case strings.Contains(page, `action="/consent"`):
-			action = "/consent"
-			form.Set("decision", "allow")
-		default:
-			return nil, fmt.Errorf("unexpected page at %s: %s", resp.Request.URL.Path, trimBody(body))
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.issuer+action, strings.NewReader(form.Encode()))
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Origin", b.issuer)
-		req.Header.Set("Sec-Fetch-Site", "same-origin")
-		if resp, err = b.client.Do(req); err != nil {
-			return nil, err
-		}
-	}
-	return nil, errors.New("too many pages before the redirect")
 }

@@ -227,7 +227,7 @@ func serve(ctx context.Context, e *env, g *globals, c *serveConfig, which string
 	for _, s := range servers {
 		if s.name == "GATEHOUSE_IDP_ADDR" {
 			fmt.Fprintf(e.stdout, "  provider:     %s  (listening on %s, database %s)\n  discovery:    %s/.well-known/openid-configuration\n",
-				c.issuer, s.ln.Addr(), redactDB(g.database), c.issuer)
+				c.issuer, s.ln.Addr(), database.Redact(g.database), c.issuer)
 		} else {
 			fmt.Fprintf(e.stdout, "  resource API: http://%s/api/v1/todos  (audience %s; docs at /docs)\n", s.ln.Addr(), c.resourceAudience)
 		}
@@ -413,13 +413,6 @@ func cleanup(ctx context.Context, db *database.DB, store *sqlstore.Store, log *s
 			}
 		}
 	}
-}
-
-func redactDB(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	return raw
 }
 
 // isLoopbackURL reports whether u names localhost or a loopback address.

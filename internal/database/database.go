@@ -126,12 +126,12 @@ func parse(rawURL string) (dialect Dialect, dsn, path string, err error) {
 		pragmas += "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 		return SQLite, "file:" + path + "?" + pragmas, path, nil
 	default:
-		return "", "", "", fmt.Errorf("database URL %q: want postgres://… or sqlite:PATH", redact(rawURL))
+		return "", "", "", fmt.Errorf("database URL %q: want postgres://… or sqlite:PATH", Redact(rawURL))
 	}
 }
 
-// redact hides a password in a URL so it can be shown in an error.
-func redact(rawURL string) string {
+// Redact hides the password of a database URL so that it can be shown or logged.
+func Redact(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.User == nil {
 		return rawURL

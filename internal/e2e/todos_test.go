@@ -3,13 +3,9 @@ package e2e_test
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +15,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/idp"
 	"github.com/gatehouse-id/gatehouse/internal/database/dbtest"
+	"github.com/gatehouse-id/gatehouse/internal/loginflow"
 	"github.com/gatehouse-id/gatehouse/resource"
 	"github.com/gatehouse-id/gatehouse/resource/bearer"
 	rsqlstore "github.com/gatehouse-id/gatehouse/resource/sqlstore"
@@ -53,38 +50,10 @@ func (p *provider) userToken(t *testing.T, email string, scopes ...string) strin
 	cfg := &oauth2.Config{ClientID: c.ID, RedirectURL: spaCallback, Scopes: scopes,
 		Endpoint: oauth2.Endpoint{AuthURL: p.srv.URL + "/oauth2/authorize", TokenURL: p.srv.URL + "/oauth2/token", AuthStyle: oauth2.AuthStyleInParams}}
 	verifier := oauth2.GenerateVerifier()
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
-		if strings.HasPrefix(r.URL.String(), spaCallback) {
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}}
-	resp, err := browser.Get(cfg.AuthCodeURL("state-"+uuid.NewString(), oauth2.S256ChallengeOption(verifier)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	field := func(name string) string {
-		m := regexp.MustCompile(`name="` + name + `" value="([^"]*)"`).FindSubmatch(page)
-		if m == nil {
-			t.Fatalf("login page has no %s: %s", name, page)
-		}
-		return strings.NewReplacer("&amp;", "&", "&#43;", "+").Replace(string(m[1]))
-	}
-	form := url.Values{"csrf_token": {field("csrf_token")}, "return_to": {field("return_to")}, "email": {email}, "password": {"correct horse battery staple"}}
-	req, _ := http.NewRequest(http.MethodPost, p.srv.URL+"/login", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", p.srv.URL)
-	resp, err = browser.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, err := url.Parse(resp.Header.Get("Location"))
+	loc, err := loginflow.New(p.srv.URL, nil).Authorize(t.Context(),
+		cfg.AuthCodeURL("state-"+uuid.NewString(), oauth2.S256ChallengeOption(verifier)), email, "correct horse battery staple")
 	if err != nil || loc.Query().Get("code") == "" {
-		t.Fatalf("login ended at %d %q, want a redirect with a code", resp.StatusCode, resp.Header.Get("Location"))
+		t.Fatalf("login ended at %v (%v), want a redirect with a code", loc, err)
 	}
 	tok, err := cfg.Exchange(t.Context(), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
 	if err != nil {
