@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -158,29 +157,4 @@ func Problem(w http.ResponseWriter, r *http.Request, status int, title, detail s
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(ProblemDetails{Title: title, Status: status, Detail: detail, RequestID: GetRequestID(r.Context())})
-}
-
-// Error is an error with a message safe for the client; Err goes only to the log.
-type Error struct {
-	Status int
-	Msg    string
-	Err    error
-}
-
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return e.Msg + ": " + e.Err.Error()
-	}
-	return e.Msg
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
-// AsError returns err as *Error, or a 500 "internal error" wrapping it.
-func AsError(err error) *Error {
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
-	return &Error{Status: http.StatusInternalServerError, Msg: "internal error", Err: err}
 }
