@@ -91,7 +91,14 @@ func (p *Principal) IsClient() bool { return p != nil && p.Subject == p.ClientID
 func (p *Principal) HasScope(s string) bool { return p != nil && slices.Contains(p.Scopes, s) }
 
 type principalKey struct{}
-type tokenKey struct{}
+type stateKey struct{}
+
+// state is what Middleware leaves in the request context besides the Principal: the raw token
+// (for RequireActive) and the verifier (for Challenge).
+type state struct {
+	v     *Verifier
+	token string
+}
 
 // NewContext returns ctx carrying p. Middleware calls it; tests of handlers may too.
 func NewContext(ctx context.Context, p *Principal) context.Context {
@@ -223,21 +230,27 @@ func (v *Verifier) checkClaims(c *claims, now time.Time) error {
 // keyFor returns the key with kid. An unknown kid makes the verifier refetch the JWKS, at most
 // once per MinRefreshInterval whatever the number of callers (RS-02); concurrent callers wait
 // for the one fetch. A known kid in an expired set is used at once while the set refreshes in
-// the background, so verification continues while the issuer is unreachable.
+// the background, so verification continues while the issuer is unreachable, up to
+// Config.MaxStale past the set's cache lifetime; after that the set is refused (fail closed)
+// until a fetch succeeds.
 func (v *Verifier) keyFor(ctx context.Context, kid string) (publicKey, error) {
+	now := time.Now()
 	ks := v.keys.Load()
-	if k, ok := ks.lookup(kid); ok {
-		if time.Now().After(ks.expires) {
+	if k, ok := ks.lookup(kid, now); ok {
+		if now.After(ks.expires) {
 			v.refreshInBackground()
 		}
 		return k, nil
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if k, ok := v.keys.Load().lookup(kid); ok { // another caller's fetch brought it
+	if k, ok := v.keys.Load().lookup(kid, now); ok { // another caller's fetch brought it
 		return k, nil
 	}
 	if time.Since(v.lastRefetch) < v.cfg.MinRefreshInterval {
+		if ks != nil && now.After(ks.usableUntil) {
+			return publicKey{}, fmt.Errorf("%w: cached keys older than the stale limit", ErrNoKeys)
+		}
 		return publicKey{}, fmt.Errorf("%w: unknown kid", ErrNoKeys)
 	}
 	v.lastRefetch = time.Now()
@@ -245,7 +258,7 @@ func (v *Verifier) keyFor(ctx context.Context, kid string) (publicKey, error) {
 		v.log.Warn("bearer: JWKS refetch failed", "issuer", v.cfg.Issuer, "err", err)
 		return publicKey{}, fmt.Errorf("%w: %w", ErrNoKeys, err)
 	}
-	if k, ok := v.keys.Load().lookup(kid); ok {
+	if k, ok := v.keys.Load().lookup(kid, time.Now()); ok {
 		return k, nil
 	}
 	return publicKey{}, fmt.Errorf("%w: unknown kid", ErrNoKeys)

@@ -22,6 +22,11 @@ const (
 	// DefaultMinCacheTTL and DefaultMaxCacheTTL bound the JWKS Cache-Control max-age.
 	DefaultMinCacheTTL = time.Minute
 	DefaultMaxCacheTTL = time.Hour
+	// DefaultMaxStale is how long past its cache lifetime a key set keeps verifying while the
+	// issuer cannot be reached. Access tokens live minutes (the provider's default is 10 min,
+	// its cap 24 h), so 6 h rides out an outage of the provider without trusting keys for ever
+	// that the provider may have withdrawn meanwhile.
+	DefaultMaxStale = 6 * time.Hour
 	// MaxTokenSize is the largest token, in bytes, the verifier parses.
 	MaxTokenSize = 8 << 10
 )
@@ -60,6 +65,10 @@ type Config struct {
 	// without max-age is cached for MinCacheTTL). Defaults 1 min and 1 h.
 	MinCacheTTL time.Duration
 	MaxCacheTTL time.Duration
+	// MaxStale is how long past its cache lifetime a key set keeps verifying while it cannot be
+	// refreshed (the issuer is down or answers errors). Past it every token is refused (401)
+	// until a fetch succeeds. Default 6 h (DefaultMaxStale).
+	MaxStale time.Duration
 	// Introspection, when set, enables RequireActive.
 	Introspection *IntrospectionConfig
 	// Logger receives fetch failures and, at debug level, why a token was refused. Default:
@@ -99,6 +108,9 @@ func (c Config) Validate() error {
 	if c.MinRefreshInterval < 0 {
 		errs = append(errs, errors.New("min refresh interval must not be negative"))
 	}
+	if c.MaxStale < 0 {
+		errs = append(errs, errors.New("max stale must not be negative"))
+	}
 	if c.MinCacheTTL < 0 || c.MaxCacheTTL < 0 {
 		errs = append(errs, errors.New("cache TTLs must not be negative"))
 	}
@@ -132,6 +144,9 @@ func (c Config) withDefaults() Config {
 		c.MaxCacheTTL = DefaultMaxCacheTTL
 	}
 	c.MinCacheTTL = min(c.MinCacheTTL, c.MaxCacheTTL) // only one of them was set
+	if c.MaxStale == 0 {
+		c.MaxStale = DefaultMaxStale
+	}
 	if c.ResourceURL == "" {
 		if u, err := url.Parse(c.Audience); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
 			c.ResourceURL = c.Audience

@@ -23,7 +23,11 @@ func (v *Verifier) RequireActive(next http.Handler) http.Handler {
 		panic("bearer: RequireActive needs Config.Introspection")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, _ := r.Context().Value(tokenKey{}).(string)
+		st, _ := r.Context().Value(stateKey{}).(*state)
+		token := ""
+		if st != nil {
+			token = st.token
+		}
 		if token == "" { // Middleware is missing: fail closed
 			v.fail(w, http.StatusUnauthorized, "", "", "")
 			return

@@ -42,10 +42,14 @@ type publicKey struct {
 type keySet struct {
 	keys    map[string]publicKey // by kid
 	expires time.Time            // refresh in the background after this
+	// usableUntil is expires (as loaded) plus Config.MaxStale: if no refresh has succeeded by
+	// then, the set is refused as a whole (fail closed) rather than trusted for ever.
+	usableUntil time.Time
 }
 
-func (ks *keySet) lookup(kid string) (publicKey, bool) {
-	if ks == nil {
+// lookup returns the key kid of a set that is not past its usableUntil.
+func (ks *keySet) lookup(kid string, now time.Time) (publicKey, bool) {
+	if ks == nil || now.After(ks.usableUntil) {
 		return publicKey{}, false
 	}
 	k, ok := ks.keys[kid]
@@ -121,7 +125,8 @@ func (v *Verifier) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ks := &keySet{keys: make(map[string]publicKey, len(doc.Keys)), expires: time.Now().Add(v.cacheTTL(h))}
+	expires := time.Now().Add(v.cacheTTL(h))
+	ks := &keySet{keys: make(map[string]publicKey, len(doc.Keys)), expires: expires, usableUntil: expires.Add(v.cfg.MaxStale)}
 	for _, raw := range doc.Keys {
 		var jwk jose.JSONWebKey
 		if err := jwk.UnmarshalJSON(raw); err != nil {

@@ -291,3 +291,41 @@ func TestDiscovery(t *testing.T) {
 		})
 	}
 }
+
+// TestRS12MaxStale: while the issuer is unreachable the cached keys keep verifying for
+// MaxStale past their cache lifetime, then every token is refused (fail closed) until a fetch
+// succeeds again.
+func TestRS12MaxStale(t *testing.T) {
+	is := newIssuer(t)
+	v := is.verifier(func(cfg *bearer.Config) {
+		cfg.MinCacheTTL, cfg.MaxCacheTTL = 50*time.Millisecond, 50*time.Millisecond
+		cfg.MaxStale, cfg.MinRefreshInterval = 200*time.Millisecond, 20*time.Millisecond
+	})
+	loaded := time.Now()
+	tok := sign(t, is.es, is.claims(), nil)
+	is.jwksStatus.Store(500)
+	// Within TTL + MaxStale (250 ms): accepted although every refresh fails.
+	for time.Since(loaded) < 180*time.Millisecond {
+		if _, err := v.Verify(t.Context(), tok); err != nil {
+			t.Fatalf("%s after the last fetch (stale limit 250 ms): %v", time.Since(loaded), err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(250*time.Millisecond - time.Since(loaded) + 20*time.Millisecond)
+	if _, err := v.Verify(t.Context(), tok); !errors.Is(err, bearer.ErrNoKeys) {
+		t.Fatalf("past the stale limit: err = %v, want ErrNoKeys", err)
+	}
+	// Refusals are paced too: a flood past the limit does not hammer the issuer.
+	before := is.jwksFetches.Load()
+	for range 100 {
+		v.Verify(t.Context(), tok)
+	}
+	if n := is.jwksFetches.Load() - before; n > 2 {
+		t.Errorf("100 tokens past the stale limit caused %d JWKS fetches in well under 20 ms, want ≤ 2", n)
+	}
+	is.jwksStatus.Store(0)
+	time.Sleep(25 * time.Millisecond)
+	if _, err := v.Verify(t.Context(), tok); err != nil {
+		t.Fatalf("after the issuer recovered: %v", err)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -53,7 +52,7 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 			v.fail(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid", "")
 			return
 		}
-		ctx := context.WithValue(NewContext(r.Context(), p), tokenKey{}, token)
+		ctx := context.WithValue(NewContext(r.Context(), p), stateKey{}, &state{v: v, token: token})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -112,24 +111,52 @@ func (v *Verifier) MetadataHandler(scopes []string) http.Handler {
 	})
 }
 
-// fail writes an RFC 6750 §3 challenge and a small JSON body. code "" means no error attribute
-// (the request carried no credentials, §3.1).
-func (v *Verifier) fail(w http.ResponseWriter, status int, code, description, scope string) {
+// Challenge returns the RFC 6750 §3 WWW-Authenticate value for an answer to a request that
+// Middleware authenticated: realm and resource_metadata (RFC 9728 §5.1) of that Middleware's
+// verifier, then error, error_description and scope when not empty. Handlers that refuse a
+// token themselves (say 403 insufficient_scope after a finer check) use it so that their
+// challenge matches the middleware's. Without Middleware in ctx it is a bare "Bearer" challenge
+// with the same attributes.
+func Challenge(ctx context.Context, code, description, scope string) string {
+	st, _ := ctx.Value(stateKey{}).(*state)
+	var v *Verifier
+	if st != nil {
+		v = st.v
+	}
+	return v.challenge(code, description, scope)
+}
+
+// challenge builds a WWW-Authenticate value; v may be nil.
+func (v *Verifier) challenge(code, description, scope string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Bearer realm=%s", quote(v.cfg.Audience))
-	if u := v.MetadataURL(); u != "" {
-		fmt.Fprintf(&b, ", resource_metadata=%s", quote(u))
+	b.WriteString("Bearer")
+	sep := " "
+	attr := func(name, value string) {
+		b.WriteString(sep + name + "=" + quote(value))
+		sep = ", "
+	}
+	if v != nil {
+		attr("realm", v.cfg.Audience)
+		if u := v.MetadataURL(); u != "" {
+			attr("resource_metadata", u)
+		}
 	}
 	if code != "" {
-		fmt.Fprintf(&b, ", error=%s", quote(code))
+		attr("error", code)
 		if description != "" {
-			fmt.Fprintf(&b, ", error_description=%s", quote(description))
+			attr("error_description", description)
 		}
 	}
 	if scope != "" {
-		fmt.Fprintf(&b, ", scope=%s", quote(scope))
+		attr("scope", scope)
 	}
-	w.Header().Set("WWW-Authenticate", b.String())
+	return b.String()
+}
+
+// fail writes an RFC 6750 §3 challenge and a small JSON body. code "" means no error attribute
+// (the request carried no credentials, §3.1).
+func (v *Verifier) fail(w http.ResponseWriter, status int, code, description, scope string) {
+	w.Header().Set("WWW-Authenticate", v.challenge(code, description, scope))
 	w.Header().Set("Cache-Control", "no-store")
 	body := map[string]string{}
 	switch {

@@ -227,3 +227,24 @@ func BenchmarkVerify(b *testing.B) {
 		})
 	}
 }
+
+// TestChallenge: handlers behind Middleware build the same challenge as the middleware (realm,
+// resource_metadata per RFC 9728 §5.1); without Middleware the challenge is bare.
+func TestChallenge(t *testing.T) {
+	is := newIssuer(t)
+	v := is.verifier(func(cfg *bearer.Config) { cfg.ResourceURL = "https://api.example/v1" })
+	var got string
+	h := v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = bearer.Challenge(r.Context(), "insufficient_scope", "", "todos:write")
+	}))
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("Authorization", "Bearer "+sign(t, is.es, is.claims(), nil))
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	want := `Bearer realm="` + audience + `", resource_metadata="https://api.example/.well-known/oauth-protected-resource/v1", error="insufficient_scope", scope="todos:write"`
+	if got != want {
+		t.Errorf("Challenge = %s\nwant        %s", got, want)
+	}
+	if got := bearer.Challenge(t.Context(), "", "", ""); got != "Bearer" {
+		t.Errorf("Challenge without Middleware = %q, want Bearer", got)
+	}
+}
