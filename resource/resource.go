@@ -174,6 +174,13 @@ type ListTodosQuery struct {
 	After      string // the cursor a previous page returned; "" for the first page
 }
 
+// AllTodosQuery selects a page of every owner's todos, in creation order (created_at, then id):
+// the admin view.
+type AllTodosQuery struct {
+	Limit int    // 1..MaxLimit; 0 is DefaultLimit
+	After string // the cursor a previous page returned; "" for the first page
+}
+
 // ListCategoriesQuery selects a page of one owner's categories, ordered by name ignoring case.
 type ListCategoriesQuery struct {
 	OwnerID string
@@ -201,6 +208,11 @@ type Store interface {
 	// the cursor of the next page ("" after the last page). A cursor not made by this store for
 	// this owner and sort order is ErrInvalid (field "cursor"). A page costs two queries.
 	ListTodos(ctx context.Context, q ListTodosQuery) (page []Todo, next string, err error)
+	// ListAllTodos returns a page of every owner's todos (OwnerID set) with their category ids
+	// in creation order, and the next cursor. It is the admin view and takes no owner: the
+	// caller must have authorized it (the HTTP layer opens it only on an explicit policy grant).
+	// A cursor of another list is ErrInvalid (field "cursor"). A page costs two queries.
+	ListAllTodos(ctx context.Context, q AllTodosQuery) (page []Todo, next string, err error)
 	// UpdateTodo changes owner's todo id through fn, see Store.
 	UpdateTodo(ctx context.Context, owner, id string, ifVersion int64, fn func(*Todo) error) (Todo, error)
 	// DeleteTodo deletes owner's todo id if its version is ifVersion.

@@ -269,6 +269,48 @@ func (s *Store) ListTodos(ctx context.Context, q resource.ListTodosQuery) ([]res
 	return page, next, nil
 }
 
+// ListAllTodos implements resource.Store: every owner's todos by (created_at, id), on the
+// todos_created index.
+func (s *Store) ListAllTodos(ctx context.Context, q resource.AllTodosQuery) ([]resource.Todo, string, error) {
+	limit, err := pageLimit(q.Limit)
+	if err != nil {
+		return nil, "", err
+	}
+	where, args := "", []any{}
+	if q.After != "" {
+		// The owner slot of the MAC is empty: no owner's cursor is valid here, nor this one there.
+		c, err := s.decodeCursor("all-todos", "", q.After)
+		if err != nil {
+			return nil, "", err
+		}
+		if c.Sort != string(resource.SortCreatedAt) || c.Desc || c.Num == nil {
+			return nil, "", errBadCursor
+		}
+		where = " WHERE (created_at, id) > (?, ?)"
+		args = append(args, *c.Num, c.ID)
+	}
+	args = append(args, limit+1)
+	var rows []todoRow
+	query := "SELECT " + todoColumns + " FROM todos" + where + " ORDER BY created_at, id LIMIT ?"
+	if err := sqlx.SelectContext(ctx, s.reader, &rows, s.rebind(query), args...); err != nil {
+		return nil, "", domainErr("list all todos", err)
+	}
+	var next string
+	if len(rows) > limit {
+		rows = rows[:limit]
+		last := rows[limit-1]
+		next = s.encodeCursor("all-todos", "", cursor{Sort: string(resource.SortCreatedAt), Num: &last.CreatedAt, ID: last.ID})
+	}
+	page := make([]resource.Todo, len(rows))
+	for i, r := range rows {
+		page[i] = r.todo()
+	}
+	if err := s.loadCategories(ctx, page); err != nil {
+		return nil, "", err
+	}
+	return page, next, nil
+}
+
 // loadCategories fills in the category ids of a page of todos with one query.
 func (s *Store) loadCategories(ctx context.Context, page []resource.Todo) error {
 	if len(page) == 0 {

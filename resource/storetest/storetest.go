@@ -42,6 +42,7 @@ var tests = []test{
 	{"Pagination", testPagination},
 	{"CategoryPagination", testCategoryPagination},
 	{"Cursors", testCursors},
+	{"ListAllTodos", testListAllTodos},
 	{"ConcurrentUpdate", testConcurrentUpdate},
 	{"ConcurrentCategoryDelete", testConcurrentCategoryDelete},
 }
@@ -833,4 +834,73 @@ func testConcurrentCategoryDelete(t *testing.T, newStore Factory) {
 			}
 		}
 	}
+}
+
+// testListAllTodos: the admin view pages through every owner's todos in creation order, with
+// their owners and categories, and refuses cursors of the owner-scoped lists (and vice versa).
+func testListAllTodos(t *testing.T, newStore Factory) {
+	s := newStore(t)
+	ctx := t.Context()
+	cat, err := s.CreateCategory(ctx, alice, resource.Category{Name: "work"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{} // id → owner
+	for i := range 7 {
+		owner, td := alice, resource.Todo{Title: fmt.Sprintf("a%d", i), CategoryIDs: []string{cat.ID}}
+		if i%2 == 1 {
+			owner, td = bob, resource.Todo{Title: fmt.Sprintf("b%d", i)}
+		}
+		want[createTodo(t, s, owner, td).ID] = owner
+	}
+	seen := map[string]bool{}
+	var order []time.Time
+	after, pages := "", 0
+	for {
+		page, next, err := s.ListAllTodos(ctx, resource.AllTodosQuery{Limit: 3, After: after})
+		if err != nil {
+			t.Fatalf("ListAllTodos page %d: %v", pages+1, err)
+		}
+		pages++
+		for _, td := range page {
+			if seen[td.ID] || want[td.ID] != td.OwnerID {
+				t.Fatalf("page %d: todo %s of %q repeated or not created", pages, td.ID, td.OwnerID)
+			}
+			seen[td.ID] = true
+			order = append(order, td.CreatedAt)
+			if td.OwnerID == alice && !slices.Equal(td.CategoryIDs, []string{cat.ID}) {
+				t.Errorf("alice's todo %s has categories %v, want [%s]", td.ID, td.CategoryIDs, cat.ID)
+			}
+		}
+		if next == "" {
+			break
+		}
+		if pages > 10 {
+			t.Fatal("no last page")
+		}
+		after = next
+	}
+	if len(seen) != 7 || pages != 3 {
+		t.Errorf("saw %d todos in %d pages, want 7 in 3", len(seen), pages)
+	}
+	if !slices.IsSortedFunc(order, func(a, b time.Time) int { return a.Compare(b) }) {
+		t.Errorf("not in creation order: %v", order)
+	}
+	// Cursors do not cross between the admin view and an owner's list.
+	_, ownerNext, err := s.ListTodos(ctx, resource.ListTodosQuery{OwnerID: alice, Limit: 1})
+	if err != nil || ownerNext == "" {
+		t.Fatalf("ListTodos(alice, limit 1) = %q, %v", ownerNext, err)
+	}
+	_, _, err = s.ListAllTodos(ctx, resource.AllTodosQuery{Limit: 1, After: ownerNext})
+	checkInvalid(t, "ListAllTodos(alice's cursor)", err, "cursor")
+	_, allNext, err := s.ListAllTodos(ctx, resource.AllTodosQuery{Limit: 1})
+	if err != nil || allNext == "" {
+		t.Fatalf("ListAllTodos(limit 1) = %q, %v", allNext, err)
+	}
+	_, _, err = s.ListTodos(ctx, resource.ListTodosQuery{OwnerID: alice, After: allNext})
+	checkInvalid(t, "ListTodos(the admin cursor)", err, "cursor")
+	_, _, err = s.ListAllTodos(ctx, resource.AllTodosQuery{After: "Zm9yZ2Vk.Zm9yZ2Vk"})
+	checkInvalid(t, "ListAllTodos(forged cursor)", err, "cursor")
+	_, _, err = s.ListAllTodos(ctx, resource.AllTodosQuery{Limit: resource.MaxLimit + 1})
+	checkInvalid(t, "ListAllTodos(limit 101)", err, "limit")
 }
