@@ -15,6 +15,9 @@ type Config struct {
 	Version string
 	// MaxBodyBytes caps a request body; a larger one is 413. 0 is DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// Authorizer, when set, must allow every API request (see Authorizer); nil means the token's
+	// scopes and ownership alone decide, and the admin routes are closed.
+	Authorizer Authorizer
 }
 
 // Validate returns every problem of c at once.

@@ -15,6 +15,21 @@
 // then needs a user's token (a client-credentials token, Principal.IsClient, is 403) with
 // todos:read for GET or todos:write for the rest (403, WWW-Authenticate error="insufficient_scope").
 // A request the middleware let through without a Principal is 401: the API fails closed.
+// Challenges come from bearer.Challenge, so a 403 names realm and resource_metadata as the
+// middleware's 401 does.
+//
+// # Policy checks (authz.go)
+//
+// With Config.Authorizer set, every operation also asks it whether subject (user:<sub>, or
+// client:<client_id> for a client-credentials token) may do the method on the object (the
+// route's pattern with its parameters filled in from the router's match, each escaped as one
+// segment). Deny is 403 problem+json, an Authorizer error 503 with Retry-After (fail closed),
+// and responses carry the policy revision in Gatehouse-Policy-Revision; denials are logged at
+// info, grants at debug, both with policy_revision. Scopes are checked first, so a delegated
+// token does only what both its scopes and its user's policy allow (RB-06). Ordinary routes
+// stay owner-scoped in the store whatever the policy allows (RB-07); GET /api/v1/admin/todos
+// lists every owner's todos (todos:read and an explicit policy grant; without an Authorizer it
+// is always 403).
 //
 // Statuses: 200 read or update, 201 create (Location, ETag), 204 delete; 400 malformed JSON;
 // 401 and 403 as above; 404 no such object of this user (another user's object too); 409 a

@@ -53,28 +53,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // OpenAPI returns the API's OpenAPI document.
 func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
 
-// requireUser is huma middleware that lets only a user token with scope through: no principal
-// is 401 (the auth middleware is missing: fail closed), a token without the scope 403
-// insufficient_scope (RFC 6750 §3.1), a client-credentials token 403 (it acts for no user, and
-// todos are owned by users).
-func (s *Server) requireUser(scope string) func(huma.Context, func(huma.Context)) {
-	return func(ctx huma.Context, next func(huma.Context)) {
-		p, ok := bearer.FromContext(ctx.Context())
-		switch {
-		case !ok || p == nil:
-			ctx.SetHeader("WWW-Authenticate", "Bearer")
-			_ = huma.WriteErr(s.api, ctx, http.StatusUnauthorized, "an access token is required")
-		case !p.HasScope(scope):
-			ctx.SetHeader("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+scope+`"`)
-			_ = huma.WriteErr(s.api, ctx, http.StatusForbidden, "the access token lacks the scope "+scope)
-		case p.IsClient() || p.Subject == "":
-			_ = huma.WriteErr(s.api, ctx, http.StatusForbidden, "a user's access token is required: todos belong to users")
-		default:
-			next(ctx)
-		}
-	}
-}
-
 // owner returns the acting user; requireUser has checked there is one.
 func owner(ctx context.Context) string {
 	p, _ := bearer.FromContext(ctx)

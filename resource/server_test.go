@@ -25,6 +25,8 @@ var principals = map[string]*bearer.Principal{
 	"alice-ro":  {Subject: "alice", ClientID: "app", Scopes: []string{"todos:read"}},
 	"alice-wo":  {Subject: "alice", ClientID: "app", Scopes: []string{"todos:write"}},
 	"client-cc": {Subject: "svc", ClientID: "svc", Scopes: []string{"todos:read", "todos:write"}},
+	"carol":     {Subject: "carol", ClientID: "app", Scopes: []string{"todos:read", "todos:write"}},
+	"carol-ro":  {Subject: "carol", ClientID: "app", Scopes: []string{"todos:read"}},
 }
 
 // fakeAuth stands in for bearer.Verifier.Middleware: "Bearer <name>" of principals, else 401.
@@ -48,12 +50,18 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, resource.Config{}, io.Discard)
+}
+
+// newEnvWith is newEnv with a configuration and a log destination.
+func newEnvWith(t *testing.T, cfg resource.Config, logs io.Writer) *env {
+	t.Helper()
 	st, err := sqlstore.New(dbtest.NewSQLite(t), []byte(rand.Text()+rand.Text()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := resource.NewServer(resource.Config{}, st, fakeAuth, log)
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := resource.NewServer(cfg, st, fakeAuth, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -221,3 +221,36 @@ func (s *Server) handleTodoDelete(ctx context.Context, in *ifMatchInput) (*struc
 	}
 	return nil, nil
 }
+
+// AdminTodoBody is a todo in the admin view: with its owner.
+type AdminTodoBody struct {
+	OwnerID string `json:"ownerId" doc:"The sub of the user who owns the todo"`
+	TodoBody
+}
+
+type adminTodoListInput struct {
+	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"50"`
+	Cursor string `query:"cursor" maxLength:"1024" doc:"The next_cursor of the previous page"`
+}
+
+type adminTodoListOutput struct {
+	Body struct {
+		Items      []AdminTodoBody `json:"items"`
+		NextCursor string          `json:"next_cursor" doc:"Empty after the last page"`
+	}
+}
+
+// handleAdminTodoList is the admin view; guard has let only a policy grant through.
+func (s *Server) handleAdminTodoList(ctx context.Context, in *adminTodoListInput) (*adminTodoListOutput, error) {
+	page, next, err := s.st.ListAllTodos(ctx, AllTodosQuery{Limit: in.Limit, After: in.Cursor})
+	if err != nil {
+		return nil, s.problem(ctx, "todo", err)
+	}
+	out := &adminTodoListOutput{}
+	out.Body.Items = make([]AdminTodoBody, 0, len(page))
+	for _, t := range page {
+		out.Body.Items = append(out.Body.Items, AdminTodoBody{OwnerID: t.OwnerID, TodoBody: todoBody(t)})
+	}
+	out.Body.NextCursor = next
+	return out, nil
+}
