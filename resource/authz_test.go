@@ -68,10 +68,10 @@ func TestAuthorizer_RB01_RB05_RB06_RB07(t *testing.T) {
 	authz := &tableAuthorizer{}
 	authz.rules = append(userRules("user:alice"), userRules("user:carol")...)
 	authz.rules = append(authz.rules,
-		[3]string{"user:carol", "/api/v1/admin/todos", "GET"},   // carol is an admin
-		[3]string{"client:svc", "/api/v1/admin/todos", "GET"},   // so is the svc client
-		[3]string{"user:bob", "/api/v1/todos", "GET"},           // bob may only list
-		[3]string{"user:svc", "/api/v1/admin/todos", "GET"},     // a user named like the client: not the client (RB-05)
+		[3]string{"user:carol", "/api/v1/admin/todos", "GET"},    // carol is an admin
+		[3]string{"client:svc", "/api/v1/admin/todos", "GET"},    // so is the svc client
+		[3]string{"user:bob", "/api/v1/todos", "GET"},            // bob may only list
+		[3]string{"user:svc", "/api/v1/admin/todos", "GET"},      // a user named like the client: not the client (RB-05)
 		[3]string{"user:alice-ro", "/api/v1/admin/todos", "GET"}, // a user named like a token: irrelevant
 	)
 	var logs syncBuffer

@@ -53,7 +53,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // OpenAPI returns the API's OpenAPI document.
 func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
 
-// owner returns the acting user; requireUser has checked there is one.
+// owner returns the acting user; guard has checked there is one.
 func owner(ctx context.Context) string {
 	p, _ := bearer.FromContext(ctx)
 	return p.Subject
