@@ -18,11 +18,11 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/database"
 )
 
-//go:embed idp resource
+//go:embed idp resource policies
 var files embed.FS
 
 // Sets lists the migration sets in the order they are applied.
-var Sets = []string{"idp", "resource"}
+var Sets = []string{"idp", "resource", "policies"}
 
 // Status is one migration of one set.
 type Status struct {
