@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"slices"
@@ -30,9 +31,16 @@ type benchConfig struct {
 	// durationSet is whether --duration was given; with only --requests the count alone bounds.
 	durationSet bool
 
+	// with is a scenario run in the background of each foreground one (for example login-flood
+	// while client-credentials is measured), with its own concurrency and rate.
+	with            string
+	withConcurrency int
+	withRate        int
+
 	// Remote mode: a running deployment.
 	issuer, clientID, clientSecret  string
 	username, password, redirectURI string
+	resourceURL                     string
 }
 
 func newBenchCmd(e *env, g *globals) *cobra.Command {
@@ -74,12 +82,16 @@ GATEHOUSE_BENCH_CLIENT_SECRET, GATEHOUSE_BENCH_PASSWORD, …).`,
 	f.IntVar(&c.rate, "rate", 0, "requests per second; 0 sends as fast as --concurrency workers can")
 	f.IntVar(&c.concurrency, "concurrency", 32, "workers, connections and virtual users")
 	f.DurationVar(&c.timeout, "timeout", 30*time.Second, "per-request timeout")
+	f.StringVar(&c.with, "with", "", "a scenario to run in the background of each one measured, e.g. login-flood (reported on its own row)")
+	f.IntVar(&c.withConcurrency, "with-concurrency", 200, "workers of the --with scenario")
+	f.IntVar(&c.withRate, "with-rate", 0, "requests per second of the --with scenario; 0: as fast as its workers can")
 	f.StringVar(&c.issuer, "issuer", "", "URL of a running provider to load (remote mode); empty: self-contained")
 	f.StringVar(&c.clientID, "client-id", "", "remote mode: a confidential client allowed client_credentials")
 	f.StringVar(&c.clientSecret, "client-secret", "", "remote mode: that client's secret")
 	f.StringVar(&c.username, "username", "", "remote mode, refresh: a user's email")
 	f.StringVar(&c.password, "password", "", "remote mode, refresh: that user's password")
 	f.StringVar(&c.redirectURI, "redirect-uri", "", "remote mode, refresh: a redirect URI registered for the client")
+	f.StringVar(&c.resourceURL, "resource-url", "", "remote mode, resource-*: base URL of the resource API (the client must get todos:read and todos:write for it)")
 	return cmd
 }
 
@@ -118,6 +130,15 @@ func (c *benchConfig) validate(args []string) error {
 	if c.concurrency < 1 {
 		errs = append(errs, errors.New("--concurrency must be at least 1"))
 	}
+	if c.with != "" && findScenario(c.with) == nil {
+		errs = append(errs, fmt.Errorf("--with: unknown scenario %q: want one of %s", c.with, strings.Join(scenarioNames(), ", ")))
+	}
+	if c.withConcurrency < 1 {
+		errs = append(errs, errors.New("--with-concurrency must be at least 1"))
+	}
+	if c.withRate < 0 {
+		errs = append(errs, errors.New("--with-rate must not be negative"))
+	}
 	if c.rate < 0 {
 		errs = append(errs, errors.New("--rate must not be negative"))
 	}
@@ -129,17 +150,25 @@ func (c *benchConfig) validate(args []string) error {
 
 // benchResult is one scenario's figures.
 type benchResult struct {
-	Scenario  string  `json:"scenario"`
-	Skipped   string  `json:"skipped,omitempty"`
-	Requests  uint64  `json:"requests"`
-	Seconds   float64 `json:"duration_seconds"`
-	PerSecond float64 `json:"requests_per_second"`
-	P50ms     float64 `json:"p50_ms"`
-	P95ms     float64 `json:"p95_ms"`
-	P99ms     float64 `json:"p99_ms"`
-	MaxMs     float64 `json:"max_ms"`
-	// Errors counts the unexpected outcomes: a status code that is not 2xx, or "transport".
+	Scenario string `json:"scenario"`
+	// Background marks the --with scenario's row: it ran alongside the row before it.
+	Background bool    `json:"background,omitempty"`
+	Skipped    string  `json:"skipped,omitempty"`
+	Requests   uint64  `json:"requests"`
+	Seconds    float64 `json:"duration_seconds"`
+	PerSecond  float64 `json:"requests_per_second"`
+	P50ms      float64 `json:"p50_ms"`
+	P95ms      float64 `json:"p95_ms"`
+	P99ms      float64 `json:"p99_ms"`
+	MaxMs      float64 `json:"max_ms"`
+	// Statuses counts every outcome by status code ("transport": no response).
+	Statuses map[string]int `json:"statuses"`
+	// Errors counts the unexpected outcomes: a status the scenario does not expect (anything
+	// but 2xx for most), or "transport".
 	Errors map[string]int `json:"errors"`
+	// PeakRSSMB is the process's peak resident memory during the run (Linux; self-contained
+	// mode, where the process is the server and the load generator together).
+	PeakRSSMB float64 `json:"peak_rss_mb,omitempty"`
 	// Samples are the first few unexpected responses.
 	Samples []string `json:"error_samples,omitempty"`
 }
@@ -176,13 +205,13 @@ func bench(ctx context.Context, e *env, g *globals, c *benchConfig, args []strin
 		res, err := runScenario(ctx, t, c, findScenario(name), progress)
 		if errors.Is(err, errSkip) {
 			fmt.Fprintf(e.stderr, "bench: %s skipped: %v\n", name, err)
-			results = append(results, benchResult{Scenario: name, Skipped: err.Error(), Errors: map[string]int{}})
+			results = append(results, benchResult{Scenario: name, Skipped: err.Error(), Statuses: map[string]int{}, Errors: map[string]int{}})
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		results = append(results, res)
+		results = append(results, res...)
 		if ctx.Err() != nil {
 			break
 		}
@@ -205,26 +234,69 @@ func bench(ctx context.Context, e *env, g *globals, c *benchConfig, args []strin
 	return ctx.Err()
 }
 
-// runScenario sets the scenario up, attacks and gathers its figures.
-func runScenario(ctx context.Context, t *benchTarget, c *benchConfig, s *scenario, progress io.Writer) (benchResult, error) {
+// load is one attack: a prepared plan and how hard to run it.
+type load struct {
+	name        string
+	plan        plan
+	concurrency int
+	rate        int
+	duration    time.Duration
+	requests    uint64
+}
+
+// runScenario sets the scenario (and the --with one) up, attacks and gathers the figures: one
+// result, or two when a background scenario ran alongside.
+func runScenario(ctx context.Context, t *benchTarget, c *benchConfig, s *scenario, progress io.Writer) ([]benchResult, error) {
 	p, err := s.setup(ctx, t)
 	if err != nil {
-		return benchResult{}, err
+		return nil, err
 	}
-	transport := http.RoundTripper(t.transport)
-	if p.wrap != nil {
-		transport = p.wrap(transport)
-	}
-	workers := uint64(c.concurrency)
-	atk := vegeta.NewAttacker(
-		vegeta.Client(&http.Client{Transport: transport, Timeout: c.timeout}),
-		vegeta.Workers(workers), vegeta.MaxWorkers(workers), vegeta.MaxBody(64<<10),
-	)
-	pacer := boundedPacer{Pacer: vegeta.ConstantPacer{Freq: c.rate, Per: time.Second}, max: c.requests}
 	duration := c.duration
 	if c.requests > 0 && !c.durationSet {
 		duration = 0
 	}
+	fg := load{name: s.name, plan: p, concurrency: c.concurrency, rate: c.rate, duration: duration, requests: c.requests}
+
+	var bgDone chan benchResult
+	stopBG := func() {}
+	if c.with != "" {
+		w := findScenario(c.with)
+		bp, err := w.setup(ctx, t)
+		if err != nil {
+			return nil, fmt.Errorf("--with %s: %w", w.name, err)
+		}
+		// The background runs until the foreground is done (bounded by the duration too).
+		bctx, cancel := context.WithCancel(ctx)
+		stopBG = cancel
+		bgDone = make(chan benchResult, 1)
+		bg := load{name: w.name, plan: bp, concurrency: c.withConcurrency, rate: c.withRate, duration: max(c.duration, time.Second)}
+		go func() { bgDone <- attack(bctx, t, bg, nil) }()
+	}
+	resetPeakRSS()
+	res := attack(ctx, t, fg, progress)
+	stopBG()
+	res.PeakRSSMB = t.peakRSS()
+	out := []benchResult{res}
+	if bgDone != nil {
+		bg := <-bgDone
+		bg.Background = true
+		out = append(out, bg)
+	}
+	return out, nil
+}
+
+// attack runs one load and gathers its figures; it stops early when ctx is done.
+func attack(ctx context.Context, t *benchTarget, l load, progress io.Writer) benchResult {
+	transport := http.RoundTripper(t.transport)
+	if l.plan.wrap != nil {
+		transport = l.plan.wrap(transport)
+	}
+	workers := uint64(l.concurrency)
+	atk := vegeta.NewAttacker(
+		vegeta.Client(&http.Client{Transport: transport, Timeout: t.timeout}),
+		vegeta.Workers(workers), vegeta.MaxWorkers(workers), vegeta.MaxBody(64<<10),
+	)
+	pacer := boundedPacer{Pacer: vegeta.ConstantPacer{Freq: l.rate, Per: time.Second}, max: l.requests}
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
@@ -236,19 +308,18 @@ func runScenario(ctx context.Context, t *benchTarget, c *benchConfig, s *scenari
 	}()
 
 	var count atomic.Uint64
-	stopProgress := startProgress(progress, s.name, &count, duration, c.requests)
+	stopProgress := startProgress(progress, l.name, &count, l.duration, l.requests)
 	var m vegeta.Metrics
-	res := benchResult{Scenario: s.name, Errors: map[string]int{}}
-	for r := range atk.Attack(p.targeter, pacer, duration, s.name) {
+	res := benchResult{Scenario: l.name, Statuses: map[string]int{}, Errors: map[string]int{}}
+	for r := range atk.Attack(l.plan.targeter, pacer, l.duration, l.name) {
 		m.Add(r)
 		count.Add(1)
-		var key string
-		switch {
-		case r.Code == 0:
-			key = "transport"
-		case r.Code/100 != 2:
+		key := "transport"
+		if r.Code != 0 {
 			key = strconv.Itoa(int(r.Code))
-		default:
+		}
+		res.Statuses[key]++
+		if r.Code != 0 && l.plan.expected(int(r.Code)) {
 			continue
 		}
 		res.Errors[key]++
@@ -269,7 +340,29 @@ func runScenario(ctx context.Context, t *benchTarget, c *benchConfig, s *scenari
 	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	res.P50ms, res.P95ms, res.P99ms, res.MaxMs = ms(m.Latencies.P50), ms(m.Latencies.P95), ms(m.Latencies.P99), ms(m.Latencies.Max)
-	return res, nil
+	return res
+}
+
+// resetPeakRSS restarts the kernel's count of this process's peak resident memory (Linux;
+// elsewhere a no-op), so each scenario reports its own peak.
+func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// peakRSSMB is this process's peak resident memory (VmHWM) in MB, or 0 where unknown.
+func peakRSSMB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			if err != nil {
+				return 0
+			}
+			return math.Round(kb/1024*10) / 10
+		}
+	}
+	return 0
 }
 
 // boundedPacer stops after max hits (0: never).
@@ -340,20 +433,29 @@ func printResults(w io.Writer, format string, results []benchResult) error {
 	rows := make([][]string, 0, len(results))
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
 	for _, r := range results {
+		name := r.Scenario
+		if r.Background {
+			name = "+" + name
+		}
 		if r.Skipped != "" {
-			rows = append(rows, []string{r.Scenario, "skipped", "", "", "", "", "", "", ""})
+			rows = append(rows, []string{name, "skipped", "", "", "", "", "", "", "", "", ""})
 			continue
 		}
+		rss := "-"
+		if r.PeakRSSMB > 0 {
+			rss = strconv.FormatFloat(r.PeakRSSMB, 'f', 0, 64)
+		}
 		rows = append(rows, []string{
-			r.Scenario, strconv.FormatUint(r.Requests, 10), strconv.FormatFloat(r.Seconds, 'f', 1, 64) + "s",
-			strconv.FormatFloat(r.PerSecond, 'f', 1, 64), f(r.P50ms), f(r.P95ms), f(r.P99ms), f(r.MaxMs), formatErrors(r.Errors),
+			name, strconv.FormatUint(r.Requests, 10), strconv.FormatFloat(r.Seconds, 'f', 1, 64) + "s",
+			strconv.FormatFloat(r.PerSecond, 'f', 1, 64), f(r.P50ms), f(r.P95ms), f(r.P99ms), f(r.MaxMs), rss,
+			formatCounts(r.Statuses), formatCounts(r.Errors),
 		})
 	}
-	return printTable(w, []string{"SCENARIO", "REQUESTS", "DURATION", "REQ/S", "P50 MS", "P95 MS", "P99 MS", "MAX MS", "ERRORS"}, rows)
+	return printTable(w, []string{"SCENARIO", "REQUESTS", "DURATION", "REQ/S", "P50 MS", "P95 MS", "P99 MS", "MAX MS", "PEAK RSS MB", "STATUSES", "ERRORS"}, rows)
 }
 
-// formatErrors is "0" or, for example, "401×3 transport×1".
-func formatErrors(m map[string]int) string {
+// formatCounts is "0" or, for example, "401×3 transport×1".
+func formatCounts(m map[string]int) string {
 	if len(m) == 0 {
 		return "0"
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync/atomic"
 
@@ -24,19 +25,35 @@ type scenario struct {
 	setup       func(ctx context.Context, t *benchTarget) (plan, error)
 }
 
-// plan is a prepared scenario: the targeter the workers call concurrently, and optionally a
-// wrapper of the HTTP transport for scenarios that must read responses (a rotating chain).
+// plan is a prepared scenario: the targeter the workers call concurrently, optionally a wrapper
+// of the HTTP transport for scenarios that must read responses (a rotating chain) or run a
+// whole flow per hit (authorize), and the non-2xx statuses that are expected outcomes rather
+// than errors (login-flood's 401, 429 and 503).
 type plan struct {
 	targeter vegeta.Targeter
 	wrap     func(http.RoundTripper) http.RoundTripper
+	accept   []int
 }
 
-var scenarios = []scenario{
-	{"client-credentials", "POST /oauth2/token, client_credentials grant, confidential client (a signed JWT per request)", setupClientCredentials},
-	{"introspect", "POST /oauth2/introspect of access tokens minted once per worker, by a confidential client", setupIntrospect},
-	{"refresh", "POST /oauth2/token, refresh_token grant: each virtual user rotates its own chain, started by a code + PKCE login", setupRefresh},
-	{"jwks", "GET /.well-known/jwks.json", getTargeter("/.well-known/jwks.json")},
-	{"discovery", "GET /.well-known/openid-configuration", getTargeter("/.well-known/openid-configuration")},
+// expected reports whether a response status is an expected outcome of the plan.
+func (p plan) expected(code int) bool { return code/100 == 2 || slices.Contains(p.accept, code) }
+
+// scenarios is filled in init: mixed refers to the others.
+var scenarios []scenario
+
+func init() {
+	scenarios = []scenario{
+		{"client-credentials", "POST /oauth2/token, client_credentials grant, confidential client (a signed JWT per request)", setupClientCredentials},
+		{"introspect", "POST /oauth2/introspect of access tokens minted once per worker, by a confidential client", setupIntrospect},
+		{"refresh", "POST /oauth2/token, refresh_token grant: each virtual user rotates its own chain, started by a code + PKCE login", setupRefresh},
+		{"authorize", "one whole code + PKCE flow per hit, a new browser each time: authorize, login form (argon2id), consent, code exchange", setupAuthorize},
+		{"resource-read", "GET /api/v1/todos/{id} (4 in 5) and GET /api/v1/todos?limit=20 (1 in 5) with a user's bearer token", setupResourceRead},
+		{"resource-write", "POST /api/v1/todos with a user's bearer token (creates todos)", setupResourceWrite},
+		{"login-flood", "POST /login with wrong passwords for unknown emails from 1,000 client addresses (X-Forwarded-For via a trusted proxy); 401, 429 and 503 are expected", setupLoginFlood},
+		{"jwks", "GET /.well-known/jwks.json", getTargeter("/.well-known/jwks.json")},
+		{"discovery", "GET /.well-known/openid-configuration", getTargeter("/.well-known/openid-configuration")},
+		{"mixed", "a blend by weight: " + mixHelp(), setupMixed},
+	}
 }
 
 func getTargeter(path string) func(context.Context, *benchTarget) (plan, error) {

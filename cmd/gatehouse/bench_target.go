@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -26,22 +27,35 @@ import (
 // errSkip marks a scenario that cannot run against this target.
 var errSkip = errors.New("skipped")
 
-// benchLimits lift the rate limits in self-contained mode: every request comes from 127.0.0.1
-// and one client, so the production limits would measure the limiter.
-var benchLimits = idp.Limits{Login: "100000000-M", Token: "100000000-M", TokenClient: "100000000-M", Introspect: "100000000-M"}
+// benchLimits lift the token and introspection limits in self-contained mode: that load comes
+// from 127.0.0.1 and one client, so the production limits would measure the limiter. The login
+// limit stays at its default: scenarios that sign in (authorize, login-flood) come through the
+// trusted-proxy header from many addresses, as people behind a load balancer do.
+var benchLimits = idp.Limits{Token: "100000000-M", TokenClient: "100000000-M", Introspect: "100000000-M"}
+
+// benchProxies trust the loopback load generator's X-Forwarded-For in self-contained mode.
+var benchProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}
 
 // benchTarget is the provider under load and the credentials scenarios use. In self-contained
 // mode it provisions clients and a user on first use and deletes them on close.
 type benchTarget struct {
 	issuer      string
+	resourceURL string // empty: resource scenarios skip
 	transport   *http.Transport
 	concurrency int
+	timeout     time.Duration
 
 	// Remote mode: from flags. Self-contained mode: provisioned on first use.
 	clientID, clientSecret string
 	webID, webSecret       string
 	redirectURI            string
 	username, password     string
+
+	// app is a third-party client (consent screen) allowed the todos scopes for the resource
+	// API; remote mode uses the web client for it.
+	appID, appSecret string
+	// rs is a user's access token for the resource API and their todos, made once.
+	rs resourceState
 
 	store   *sqlstore.Store // nil in remote mode
 	created []string        // client IDs to delete
@@ -61,9 +75,16 @@ func remoteTarget(c *benchConfig) (*benchTarget, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--issuer %q: want an http(s) URL", c.issuer)
 	}
+	if c.resourceURL != "" {
+		if u, err := url.Parse(c.resourceURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("--resource-url %q: want an http(s) URL", c.resourceURL)
+		}
+	}
 	return &benchTarget{
-		issuer: strings.TrimSuffix(c.issuer, "/"), transport: newBenchTransport(c.concurrency), concurrency: c.concurrency,
+		issuer: strings.TrimSuffix(c.issuer, "/"), resourceURL: strings.TrimSuffix(c.resourceURL, "/"),
+		transport: newBenchTransport(max(c.concurrency, c.withConcurrency)), concurrency: c.concurrency, timeout: c.timeout,
 		clientID: c.clientID, clientSecret: c.clientSecret, webID: c.clientID, webSecret: c.clientSecret,
+		appID: c.clientID, appSecret: c.clientSecret,
 		redirectURI: c.redirectURI, username: c.username, password: c.password,
 		stop: func(context.Context) {},
 	}, nil
@@ -106,20 +127,34 @@ func startSelfContained(ctx context.Context, g *globals, c *benchConfig) (t *ben
 		return nil, err
 	}
 	cleanups = append(cleanups, func() { ln.Close() })
+	rln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, func() { rln.Close() })
 	issuer := "http://" + ln.Addr().String()
 	log := slog.New(slog.DiscardHandler)
-	sc := &serveConfig{issuer: issuer, accessAlg: idp.ES256, accessLifespan: 10 * time.Minute}
-	srv, _, _, err := newIDPServer(ctx, &gg, sc, db, store, log, nil, benchLimits)
+	sc := &serveConfig{issuer: issuer, accessAlg: idp.ES256, accessLifespan: 10 * time.Minute,
+		resourceAudience: "http://" + rln.Addr().String()}
+	srv, _, _, err := newIDPServer(ctx, &gg, sc, db, store, log, benchProxies, benchLimits)
 	if err != nil {
 		return nil, err
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
 	go func() {
-		done <- serveAll(sctx, []listening{{name: "bench", handler: srv, ln: ln}}, 10*time.Second, log)
+		done <- serveAll(sctx, []listening{
+			{name: "bench", handler: srv, ln: ln},
+			// The resource API's verifier discovers the provider's keys, so it is built once
+			// the provider serves.
+			{name: "bench-resource", ln: rln, build: func(ctx context.Context) (http.Handler, error) {
+				return newResourceServer(ctx, &gg, sc, db, log)
+			}},
+		}, 10*time.Second, log)
 	}()
 
-	t = &benchTarget{issuer: issuer, transport: newBenchTransport(c.concurrency), concurrency: c.concurrency, store: store}
+	t = &benchTarget{issuer: issuer, resourceURL: sc.resourceAudience, transport: newBenchTransport(max(c.concurrency, c.withConcurrency)),
+		concurrency: c.concurrency, timeout: c.timeout, store: store}
 	t.stop = func(ctx context.Context) {
 		for _, id := range t.created {
 			_ = store.DeleteClient(ctx, id)
@@ -141,6 +176,15 @@ func startSelfContained(ctx context.Context, g *globals, c *benchConfig) (t *ben
 }
 
 func (t *benchTarget) close(ctx context.Context) { t.stop(ctx) }
+
+// peakRSS is the process's peak memory in self-contained mode, where the process is the server;
+// 0 in remote mode, where it is only the load generator.
+func (t *benchTarget) peakRSS() float64 {
+	if t.store == nil {
+		return 0
+	}
+	return peakRSSMB()
+}
 
 // machineClient returns a confidential client allowed client_credentials and introspection.
 func (t *benchTarget) machineClient(ctx context.Context) (id, secret string, err error) {
@@ -164,14 +208,8 @@ func (t *benchTarget) machineClient(ctx context.Context) (id, secret string, err
 // webClient returns a first-party confidential client with the code and refresh grants, and a
 // user who may sign in to it.
 func (t *benchTarget) webClient(ctx context.Context) error {
-	if t.store == nil {
-		if t.username == "" || t.password == "" || t.redirectURI == "" {
-			return fmt.Errorf("%w: remote mode needs --username, --password and --redirect-uri", errSkip)
-		}
-		return nil
-	}
-	if t.webID != "" {
-		return nil
+	if t.store == nil || t.webID != "" {
+		return t.benchUser(ctx)
 	}
 	now := time.Now()
 	secret := idp.GenerateClientSecret()
@@ -188,21 +226,7 @@ func (t *benchTarget) webClient(ctx context.Context) error {
 		return err
 	}
 	t.webID, t.webSecret, t.redirectURI = c.ID, secret, c.RedirectURIs[0]
-
-	raw := make([]byte, 24)
-	_, _ = rand.Read(raw)
-	password := base64.RawURLEncoding.EncodeToString(raw)
-	hash, err := idp.NewPasswordHasher(idp.DefaultArgon2, 1, 1).Hash(ctx, password)
-	if err != nil {
-		return err
-	}
-	u := &idp.User{ID: uuid.NewString(), Email: "bench-" + uuid.NewString()[:8] + "@bench.invalid", EmailVerified: true,
-		Name: "gatehouse bench", PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
-	if err := t.store.CreateUser(ctx, u); err != nil {
-		return fmt.Errorf("create bench user: %w", err)
-	}
-	t.userID, t.username, t.password = u.ID, u.Email, password
-	return nil
+	return t.benchUser(ctx)
 }
 
 func (t *benchTarget) createClient(ctx context.Context, c *idp.Client) error {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // runBench runs `gatehouse bench args…` with an empty environment (or env) and returns stdout,
@@ -76,7 +78,7 @@ func TestBenchTableAndRequests(t *testing.T) {
 
 func TestBenchUnknownScenario(t *testing.T) {
 	_, _, err := runBench(t, nil, "jwks", "login-storm")
-	if err == nil || !strings.Contains(err.Error(), `"login-storm"`) || !strings.Contains(err.Error(), "client-credentials, introspect, refresh, jwks, discovery") {
+	if err == nil || !strings.Contains(err.Error(), `"login-storm"`) || !strings.Contains(err.Error(), "client-credentials, introspect, refresh, authorize, resource-read, resource-write, login-flood, jwks, discovery, mixed") {
 		t.Errorf("bench login-storm = %v, want an error naming it and listing the scenarios", err)
 	}
 }
@@ -101,7 +103,7 @@ func TestBenchEnv(t *testing.T) {
 // a user, is skipped rather than failed.
 func TestBenchRemote(t *testing.T) {
 	g := &globals{database: "sqlite:unused.db"}
-	target, err := startSelfContained(t.Context(), g, &benchConfig{concurrency: 2})
+	target, err := startSelfContained(t.Context(), g, &benchConfig{concurrency: 2, timeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,5 +123,51 @@ func TestBenchRemote(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "refresh skipped") {
 		t.Errorf("stderr = %q, want a note that refresh was skipped", stderr)
+	}
+
+	// With a user, a redirect URI and the resource API's URL, the sign-in and resource
+	// scenarios run remotely too.
+	if err := target.appClient(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, err = runBench(t, map[string]string{"GATEHOUSE_BENCH_PASSWORD": target.password},
+		"--issuer", target.issuer, "--client-id", target.appID, "--client-secret", target.appSecret,
+		"--username", target.username, "--redirect-uri", "http://127.0.0.1/bench/app", "--resource-url", target.resourceURL,
+		"--requests", "10", "--concurrency", "2", "-o", "json", "authorize", "resource-read", "resource-write")
+	if err != nil {
+		t.Fatalf("bench --issuer --resource-url: %v\nstderr: %s", err, stderr)
+	}
+	for _, r := range decodeResults(t, stdout) {
+		if r.Requests != 10 || len(r.Errors) != 0 || r.PeakRSSMB != 0 {
+			t.Errorf("remote %s: %+v, want 10 requests, no errors and no peak memory (not the server's process)", r.Scenario, r)
+		}
+	}
+}
+
+// TestBenchWith runs login-flood in the background of client-credentials: two rows, the
+// second marked background, both without unexpected responses.
+func TestBenchWith(t *testing.T) {
+	stdout, stderr, err := runBench(t, nil, "client-credentials", "--with", "login-flood", "--with-concurrency", "4",
+		"--with-rate", "100", "--duration", "1s", "--rate", "100", "--concurrency", "2", "-o", "json")
+	if err != nil {
+		t.Fatalf("bench --with: %v\nstderr: %s", err, stderr)
+	}
+	res := decodeResults(t, stdout)
+	if len(res) != 2 || res[0].Scenario != "client-credentials" || res[0].Background || res[1].Scenario != "login-flood" || !res[1].Background {
+		t.Fatalf("results = %+v, want client-credentials then login-flood in the background", res)
+	}
+	for _, r := range res {
+		if r.Requests == 0 || len(r.Errors) != 0 {
+			t.Errorf("%s: %d requests, errors %v %q", r.Scenario, r.Requests, r.Errors, r.Samples)
+		}
+	}
+	if res[1].Statuses["401"] == 0 {
+		t.Errorf("login-flood statuses %v, want wrong passwords answered 401", res[1].Statuses)
+	}
+	if runtime.GOOS == "linux" && res[0].PeakRSSMB <= 0 {
+		t.Errorf("peak RSS %v, want the process's peak on Linux", res[0].PeakRSSMB)
+	}
+	if _, _, err := runBench(t, nil, "jwks", "--with", "nope"); err == nil || !strings.Contains(err.Error(), `--with: unknown scenario "nope"`) {
+		t.Errorf("--with nope = %v, want an error naming it", err)
 	}
 }

@@ -62,16 +62,10 @@ func (b *Browser) Authorize(ctx context.Context, authURL, email, password string
 			return url.Parse(loc)
 		}
 		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("status %d at %s: %s", resp.StatusCode, resp.Request.URL.Path, Trim(body))
+			return nil, &StatusError{Code: resp.StatusCode, Path: resp.Request.URL.Path, Body: Trim(body)}
 		}
 		page := string(body)
-		form := url.Values{}
-		if m := csrfField.FindStringSubmatch(page); m != nil {
-			form.Set("csrf_token", htmlEntities.Replace(m[1]))
-		}
-		for _, m := range hiddenField.FindAllStringSubmatch(page, -1) {
-			form.Set(m[1], htmlEntities.Replace(m[2]))
-		}
+		form := hiddenFields(page)
 		var action string
 		switch {
 		case strings.Contains(page, `action="/login"`):
@@ -89,6 +83,50 @@ func (b *Browser) Authorize(ctx context.Context, authURL, email, password string
 		}
 	}
 	return nil, errors.New("too many pages before the redirect")
+}
+
+// LoginForm opens authURL without signing in and returns the login form's hidden fields
+// (csrf_token, return_to); the CSRF cookie stays in the Browser's jar. `gatehouse bench
+// login-flood` replays the form with wrong passwords.
+func (b *Browser) LoginForm(ctx context.Context, authURL string) (url.Values, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, authURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := b.Client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	page := string(body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `action="/login"`) {
+		return nil, &StatusError{Code: resp.StatusCode, Path: resp.Request.URL.Path, Body: Trim(body)}
+	}
+	return hiddenFields(page), nil
+}
+
+// hiddenFields are a page form's csrf_token, return_to and challenge.
+func hiddenFields(page string) url.Values {
+	form := url.Values{}
+	if m := csrfField.FindStringSubmatch(page); m != nil {
+		form.Set("csrf_token", htmlEntities.Replace(m[1]))
+	}
+	for _, m := range hiddenField.FindAllStringSubmatch(page, -1) {
+		form.Set(m[1], htmlEntities.Replace(m[2]))
+	}
+	return form
+}
+
+// StatusError is a page that answered other than 200 or a redirect.
+type StatusError struct {
+	Code int
+	Path string
+	Body string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("status %d at %s: %s", e.Code, e.Path, e.Body)
 }
 
 // Post submits a form to one of the provider's pages as a same-origin browser form would.
