@@ -2,12 +2,15 @@ package idp_test
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ory/fosite/token/jwt"
+	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-id/gatehouse/idp"
@@ -98,4 +101,78 @@ func BenchmarkCodeExchange(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "flows/s")
 	})
+}
+
+// BenchmarkSign measures signing one access token's claims with the active key, per algorithm:
+// the cryptographic share of a token request.
+func BenchmarkSign(b *testing.B) {
+	db := dbtest.NewSQLite(b)
+	store := sqlstore.New(db)
+	sealer, err := idp.NewSealer([][]byte{[]byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := idp.NewKeys(store, sealer, idp.KeysConfig{AccessTokenAlg: idp.ES256}, slog.New(slog.DiscardHandler))
+	if err := keys.Init(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	claims := jwt.MapClaims{"iss": "https://id.example", "sub": "user-1", "aud": []string{"https://api.example"},
+		"client_id": "web", "scope": "openid todos:read", "jti": "4f1c0b9e-1f39-4c1e-9d43-3c1f5f0f8f7a",
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
+	for _, alg := range []string{idp.ES256, idp.RS256} {
+		b.Run(alg, func(b *testing.B) {
+			signer := keys.Signer(alg)
+			header := &jwt.Headers{Extra: map[string]any{"typ": "at+jwt"}}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := signer.Generate(b.Context(), claims, header); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkClientSecret measures the client secret check: a SHA-256 digest compared in
+// constant time (a 256-bit random secret needs no slow hash).
+func BenchmarkClientSecret(b *testing.B) {
+	secret := []byte(idp.GenerateClientSecret())
+	hash := idp.HashClientSecret(secret)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := (idp.SecretHasher{}).Compare(b.Context(), hash, secret); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPassword measures hashing a new password (argon2id, OWASP parameters) and verifying
+// one, argon2id and an imported bcrypt hash (cost 10).
+func BenchmarkPassword(b *testing.B) {
+	h := idp.NewPasswordHasher(idp.DefaultArgon2, 1, 1)
+	const pw = "correct horse battery staple"
+	argon, err := h.Hash(b.Context(), pw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bc, err := bcrypt.GenerateFromPassword([]byte(pw), 10)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("hash/argon2id", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := h.Hash(b.Context(), pw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for _, v := range []struct{ name, hash string }{{"argon2id", argon}, {"bcrypt", string(bc)}} {
+		b.Run("verify/"+v.name, func(b *testing.B) {
+			for b.Loop() {
+				if ok, _, err := h.Verify(b.Context(), v.hash, pw); err != nil || !ok {
+					b.Fatalf("verify = %v, %v", ok, err)
+				}
+			}
+		})
+	}
 }
