@@ -27,33 +27,70 @@ const apiAudience = "https://api.example"
 
 // provider is the real IdP on httptest, on a fresh SQLite database.
 type provider struct {
-	srv   *httptest.Server
-	store *sqlstore.Store
-	keys  *idp.Keys
+	srv    *httptest.Server
+	store  *sqlstore.Store
+	keys   *idp.Keys
+	cfg    idp.Config
+	hasher *idp.PasswordHasher
 }
 
-func startProvider(t *testing.T) *provider {
+// providerOption changes the provider's configuration or its key management before it starts.
+type providerOption func(*idp.Config, *idp.KeysConfig)
+
+func startProvider(t *testing.T, opts ...providerOption) *provider {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	srv.Start()
 	t.Cleanup(srv.Close)
-	cfg := idp.Config{Issuer: srv.URL, Secrets: [][]byte{[]byte(strings.Repeat("s", 40))}}.WithDefaults()
+	cfg := idp.Config{Issuer: srv.URL, Secrets: [][]byte{[]byte(strings.Repeat("s", 40))}}
+	kc := idp.KeysConfig{}
+	for _, o := range opts {
+		o(&cfg, &kc)
+	}
+	cfg = cfg.WithDefaults()
+	kc.AccessTokenAlg = cfg.AccessTokenAlg
 	store := sqlstore.New(dbtest.NewSQLite(t))
 	log := slog.New(slog.DiscardHandler)
 	sealer, err := idp.NewSealer(cfg.Secrets)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := idp.NewKeys(store, sealer, idp.KeysConfig{AccessTokenAlg: cfg.AccessTokenAlg}, log)
+	keys := idp.NewKeys(store, sealer, kc, log)
 	if err := keys.Init(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	s, err := idp.NewServer(cfg, idp.Deps{Store: store, Keys: keys, Hasher: idp.NewPasswordHasher(idp.Argon2Params{Memory: 8 * 1024, Time: 1, Threads: 1}, 0, 0), Log: log})
+	p := &provider{srv: srv, store: store, keys: keys, cfg: cfg,
+		hasher: idp.NewPasswordHasher(idp.Argon2Params{Memory: 8 * 1024, Time: 1, Threads: 1}, 0, 0)}
+	srv.Config.Handler = p.server(t, cfg)
+	return p
+}
+
+func (p *provider) server(t *testing.T, cfg idp.Config) *idp.Server {
+	t.Helper()
+	s, err := idp.NewServer(cfg, idp.Deps{Store: p.store, Keys: p.keys, Hasher: p.hasher, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Config.Handler = s
-	return &provider{srv: srv, store: store, keys: keys}
+	return s
+}
+
+// sibling serves another provider on p's store and signing keys (the same clients, users and
+// kids) with p's configuration changed by mod. With ownIssuer its issuer is its own URL, so its
+// tokens are signed by a key the resource server trusts but name another issuer.
+func (p *provider) sibling(t *testing.T, ownIssuer bool, mod func(*idp.Config)) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	cfg := p.cfg
+	if ownIssuer {
+		cfg.Issuer = srv.URL
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	srv.Config.Handler = p.server(t, cfg)
+	return srv
 }
 
 // machineClient registers a client-credentials client for audience and returns a token source
@@ -86,12 +123,16 @@ func (p *provider) token(t *testing.T, cc *clientcredentials.Config) string {
 
 // countingTransport counts the requests the verifier makes to the provider.
 type countingTransport struct {
-	n    atomic.Int64
+	n    atomic.Int64 // every request
+	jwks atomic.Int64 // requests for the JWKS
 	next http.RoundTripper
 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.n.Add(1)
+	if strings.HasSuffix(r.URL.Path, "/jwks.json") {
+		c.jwks.Add(1)
+	}
 	return c.next.RoundTrip(r)
 }
 

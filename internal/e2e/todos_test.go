@@ -27,11 +27,18 @@ const spaCallback = "http://127.0.0.1:5173/callback"
 // and returns an access token for the todos API with the given scopes.
 func (p *provider) userToken(t *testing.T, email string, scopes ...string) string {
 	t.Helper()
+	access, _ := p.userTokens(t, email, scopes...)
+	return access
+}
+
+// userTokens is userToken returning the ID token too (scope openid).
+func (p *provider) userTokens(t *testing.T, email string, scopes ...string) (access, id string) {
+	t.Helper()
 	hash, err := idp.NewPasswordHasher(idp.Argon2Params{Memory: 8 * 1024, Time: 1, Threads: 1}, 1, 1).Hash(t.Context(), "correct horse battery staple")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.store.CreateUser(t.Context(), &idp.User{ID: uuid.NewString(), Email: email, PasswordHash: hash}); err != nil {
+	if err := p.store.CreateUser(t.Context(), &idp.User{ID: uuid.NewString(), Email: email, EmailVerified: true, PasswordHash: hash}); err != nil {
 		t.Fatal(err)
 	}
 	c := &idp.Client{
@@ -59,17 +66,33 @@ func (p *provider) userToken(t *testing.T, email string, scopes ...string) strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok.AccessToken
+	id, _ = tok.Extra("id_token").(string)
+	return tok.AccessToken, id
 }
 
-// startTodos serves the todos API verifying the provider's tokens, as `gatehouse serve` does.
-func startTodos(t *testing.T, p *provider) *httptest.Server {
+// todosAPI is the todos API served as `gatehouse serve` serves it, verifying p's tokens.
+type todosAPI struct {
+	*httptest.Server
+	v       *bearer.Verifier
+	fetches *countingTransport // the verifier's requests to the provider
+}
+
+// startTodos serves the todos API verifying the provider's tokens, as `gatehouse serve` does
+// (the RFC 9728 metadata at bearer.MetadataPath, the API behind the bearer middleware). mods
+// change the verifier's configuration.
+func startTodos(t *testing.T, p *provider, mods ...func(*bearer.Config)) *todosAPI {
 	t.Helper()
 	st, err := rsqlstore.New(dbtest.NewSQLite(t), []byte(strings.Repeat("k", 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := bearer.New(t.Context(), bearer.Config{Issuer: p.srv.URL, Audience: apiAudience, ResourceURL: apiAudience})
+	fetches := &countingTransport{next: &http.Transport{}}
+	cfg := bearer.Config{Issuer: p.srv.URL, Audience: apiAudience, ResourceURL: apiAudience,
+		HTTPClient: &http.Client{Transport: fetches, Timeout: 5 * time.Second}}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	v, err := bearer.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,9 +100,12 @@ func startTodos(t *testing.T, p *provider) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api)
+	mux := http.NewServeMux()
+	mux.Handle("GET "+bearer.MetadataPath, v.MetadataHandler([]string{resource.ScopeRead, resource.ScopeWrite}))
+	mux.Handle("/", api)
+	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return srv
+	return &todosAPI{Server: srv, v: v, fetches: fetches}
 }
 
 // TestTodosWithRealTokens_RB07_RS04 drives the todos API with user tokens from the real login:
