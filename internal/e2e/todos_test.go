@@ -34,6 +34,13 @@ func (p *provider) userToken(t *testing.T, email string, scopes ...string) strin
 // userTokens is userToken returning the ID token too (scope openid).
 func (p *provider) userTokens(t *testing.T, email string, scopes ...string) (access, id string) {
 	t.Helper()
+	return p.userTokensVia(t, p.srv.URL, email, scopes...)
+}
+
+// userTokensVia is userTokens exchanging the code at base's token endpoint (a sibling's, whose
+// token lifetimes differ).
+func (p *provider) userTokensVia(t *testing.T, base, email string, scopes ...string) (access, id string) {
+	t.Helper()
 	hash, err := idp.NewPasswordHasher(idp.Argon2Params{Memory: 8 * 1024, Time: 1, Threads: 1}, 1, 1).Hash(t.Context(), "correct horse battery staple")
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +62,7 @@ func (p *provider) userTokens(t *testing.T, email string, scopes ...string) (acc
 		t.Fatal(err)
 	}
 	cfg := &oauth2.Config{ClientID: c.ID, RedirectURL: spaCallback, Scopes: scopes,
-		Endpoint: oauth2.Endpoint{AuthURL: p.srv.URL + "/oauth2/authorize", TokenURL: p.srv.URL + "/oauth2/token", AuthStyle: oauth2.AuthStyleInParams}}
+		Endpoint: oauth2.Endpoint{AuthURL: p.srv.URL + "/oauth2/authorize", TokenURL: base + "/oauth2/token", AuthStyle: oauth2.AuthStyleInParams}}
 	verifier := oauth2.GenerateVerifier()
 	loc, err := loginflow.New(p.srv.URL, nil).Authorize(t.Context(),
 		cfg.AuthCodeURL("state-"+uuid.NewString(), oauth2.S256ChallengeOption(verifier)), email, "correct horse battery staple")

@@ -39,7 +39,7 @@ type Verifier struct {
 	meta atomic.Pointer[metadata]
 
 	mu          sync.Mutex // serialises fetches (single flight); guards lastRefetch
-	lastRefetch time.Time  // last fetch caused by an unknown kid or a failed refresh
+	lastRefetch time.Time  // last fetch after New, whatever caused it: fetches are paced by it
 	refreshing  atomic.Bool
 	fetches     atomic.Int64
 }
@@ -275,9 +275,19 @@ func (v *Verifier) refreshInBackground() {
 		v.mu.Lock()
 		defer v.mu.Unlock()
 		ks := v.keys.Load()
-		if ks == nil || time.Now().Before(ks.expires) {
+		now := time.Now()
+		if ks == nil || now.Before(ks.expires) {
 			return // someone else refreshed
 		}
+		// One pace for every fetch, whatever caused it: an unknown kid's refetch that just
+		// failed does not make a background refresh follow at once.
+		if wait := v.cfg.MinRefreshInterval - now.Sub(v.lastRefetch); wait > 0 {
+			retry := *ks
+			retry.expires = now.Add(wait)
+			v.keys.Store(&retry)
+			return
+		}
+		v.lastRefetch = now
 		if err := v.load(context.Background()); err != nil {
 			v.log.Warn("bearer: JWKS refresh failed; still using the cached keys", "issuer", v.cfg.Issuer, "err", err)
 			retry := *ks
