@@ -91,7 +91,7 @@ func TestKeyRotationWithRealProvider_RS12(t *testing.T) {
 		time.Sleep(d)
 	}
 	untilStatus(t, api, oldTok, 401, 1100*time.Millisecond) // exp has 1 s granularity
-	untilStatus(t, api, oldLong, 200, 0)                   // same key, not expired
+	untilStatus(t, api, oldLong, 200, 0)                    // same key, not expired
 
 	// Once the retired key leaves JWKS, its unexpired token is refused (RS-12: a removed kid is
 	// refused once out of cache).
