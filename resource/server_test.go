@@ -242,6 +242,7 @@ func TestOwnerIsolation(t *testing.T) {
 		{"DELETE", "/api/v1/todos/" + id, nil},
 		{"GET", "/api/v1/categories/" + catID, nil},
 		{"PATCH", "/api/v1/categories/" + catID, map[string]any{"name": "mine"}},
+		{"PUT", "/api/v1/categories/" + catID, map[string]any{"name": "mine"}},
 		{"DELETE", "/api/v1/categories/" + catID, nil},
 	} {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
@@ -260,6 +261,16 @@ func TestOwnerIsolation(t *testing.T) {
 	e.want(r, http.StatusOK)
 	if r.json(t)["title"] != "secret" || r.header.Get("ETag") != `"1"` {
 		t.Errorf("alice's todo changed: %s", r.body)
+	}
+	r = e.do("alice", "GET", "/api/v1/categories/"+catID, nil)
+	e.want(r, http.StatusOK)
+	if r.json(t)["name"] != "Private" || r.header.Get("ETag") != `"1"` {
+		t.Errorf("alice's category changed: %s", r.body)
+	}
+	r = e.do("bob", "GET", "/api/v1/categories", nil)
+	e.want(r, http.StatusOK)
+	if n := len(r.json(t)["items"].([]any)); n != 0 {
+		t.Errorf("bob lists %d categories", n)
 	}
 }
 
@@ -370,6 +381,11 @@ func TestBadInput(t *testing.T) {
 		{"patch unknown field", "PATCH", "/api/v1/todos/" + id, `{"version":9}`, http.StatusUnprocessableEntity, "body.version"},
 		{"patch invalid JSON", "PATCH", "/api/v1/todos/" + id, `{"done":tru`, http.StatusBadRequest, ""},
 		{"category unknown field", "POST", "/api/v1/categories", `{"name":"n","color":"red"}`, http.StatusUnprocessableEntity, "body.color"},
+		{"category wrong type", "POST", "/api/v1/categories", `{"name":7}`, http.StatusUnprocessableEntity, "body.name"},
+		{"category invalid JSON", "POST", "/api/v1/categories", `{"name":"x"`, http.StatusBadRequest, ""},
+		{"category oversized body", "POST", "/api/v1/categories", `{"name":"` + strings.Repeat("a", 70<<10) + `"}`, http.StatusRequestEntityTooLarge, ""},
+		{"patch oversized body", "PATCH", "/api/v1/todos/" + id, big, http.StatusRequestEntityTooLarge, ""},
+		{"put wrong type", "PUT", "/api/v1/todos/" + id, `{"title":"x","categoryIds":"c"}`, http.StatusUnprocessableEntity, "body.categoryIds"},
 		{"forged cursor", "GET", "/api/v1/todos?cursor=AAAAbm90LWEtY3Vyc29y", nil, http.StatusUnprocessableEntity, "query.cursor"},
 		{"forged category cursor", "GET", "/api/v1/categories?cursor=Zm9yZ2Vk", nil, http.StatusUnprocessableEntity, "query.cursor"},
 		{"limit too large", "GET", "/api/v1/todos?limit=101", nil, http.StatusUnprocessableEntity, "query.limit"},
@@ -395,6 +411,10 @@ func TestBadInput(t *testing.T) {
 	r := e.do("alice", "GET", "/api/v1/todos/"+id, nil)
 	if r.json(t)["title"] != "keep" || r.header.Get("ETag") != `"1"` {
 		t.Errorf("a refused PATCH wrote: %s", r.body)
+	}
+	r = e.do("alice", "GET", "/api/v1/categories", nil)
+	if items := r.json(t)["items"].([]any); len(items) != 1 || items[0].(map[string]any)["name"] != "c" {
+		t.Errorf("a refused category write wrote: %s", r.body)
 	}
 }
 
