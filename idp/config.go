@@ -40,6 +40,16 @@ type Config struct {
 	SessionIdleTimeout     time.Duration // default 12 h
 	SessionAbsoluteTimeout time.Duration // default 7 days
 
+	// LoginThrottle is the per-account login throttle (RL-05); zero fields take the defaults.
+	LoginThrottle ThrottlePolicy
+	// MinPasswordLength is the least number of characters (Unicode code points, after NFKC) of a
+	// new password; default 8, at least 8 (NIST SP 800-63B §3.1.1.2, AN-04).
+	MinPasswordLength int
+	// VerifyLinkLifespan is how long an email verification link works; default 24 h.
+	VerifyLinkLifespan time.Duration
+	// ResetLinkLifespan is how long a password reset link works; default 30 min.
+	ResetLinkLifespan time.Duration
+
 	// Debug sends fosite's error_debug to clients. Tests only; never in production (SE-09).
 	Debug bool
 }
@@ -58,6 +68,12 @@ func (c Config) WithDefaults() Config {
 	def(&c.GrantLifespan, 30*24*time.Hour)
 	def(&c.SessionIdleTimeout, 12*time.Hour)
 	def(&c.SessionAbsoluteTimeout, 7*24*time.Hour)
+	def(&c.VerifyLinkLifespan, 24*time.Hour)
+	def(&c.ResetLinkLifespan, 30*time.Minute)
+	c.LoginThrottle = c.LoginThrottle.WithDefaults()
+	if c.MinPasswordLength == 0 {
+		c.MinPasswordLength = MinPasswordLength
+	}
 	if c.AccessTokenAlg == "" {
 		c.AccessTokenAlg = ES256
 	}
@@ -98,10 +114,23 @@ func (c Config) Validate() error {
 		"authorize-code-lifespan": c.AuthorizeCodeLifespan, "refresh-token-idle": c.RefreshTokenIdle,
 		"grant-lifespan": c.GrantLifespan, "session-idle-timeout": c.SessionIdleTimeout,
 		"session-absolute-timeout": c.SessionAbsoluteTimeout,
+		"verify-link-lifespan":     c.VerifyLinkLifespan, "reset-link-lifespan": c.ResetLinkLifespan,
 	} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
 		}
+	}
+	if err := c.LoginThrottle.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MinPasswordLength < MinPasswordLength || c.MinPasswordLength > 64 {
+		errs = append(errs, fmt.Errorf("min-password-length %d: want %d to 64 (NIST SP 800-63B)", c.MinPasswordLength, MinPasswordLength))
+	}
+	if c.ResetLinkLifespan > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("reset-link-lifespan %s: at most 24h", c.ResetLinkLifespan))
+	}
+	if c.VerifyLinkLifespan > 7*24*time.Hour {
+		errs = append(errs, fmt.Errorf("verify-link-lifespan %s: at most 168h", c.VerifyLinkLifespan))
 	}
 	if c.AccessTokenLifespan > MaxAccessTokenLifespan {
 		errs = append(errs, fmt.Errorf("access-token-lifespan %s: at most %s; JWT access tokens cannot be recalled", c.AccessTokenLifespan, MaxAccessTokenLifespan))

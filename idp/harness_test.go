@@ -20,6 +20,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-id/gatehouse/idp"
+	"github.com/gatehouse-id/gatehouse/idp/mail"
 	"github.com/gatehouse-id/gatehouse/idp/sqlstore"
 	"github.com/gatehouse-id/gatehouse/internal/database"
 	"github.com/gatehouse-id/gatehouse/internal/database/dbtest"
@@ -35,6 +36,7 @@ type harness struct {
 	keys   *idp.Keys
 	hasher *idp.PasswordHasher
 	issuer string
+	outbox string // the folder mails go to (one .eml file each)
 }
 
 const (
@@ -59,7 +61,7 @@ func withGrace(d time.Duration) harnessOpt {
 }
 
 // generousLimits keep the rate limits out of the way of tests about something else.
-var generousLimits = idp.Limits{Login: "100000-M", Token: "100000-M", TokenClient: "100000-M", Introspect: "100000-M"}
+var generousLimits = idp.Limits{Login: "100000-M", Token: "100000-M", TokenClient: "100000-M", Introspect: "100000-M", Account: "100000-M"}
 
 // withLimits replaces the generous test limits (empty rates take the production defaults).
 func withLimits(l idp.Limits) harnessOpt {
@@ -100,13 +102,25 @@ func newHarness(t testing.TB, db *database.DB, opts ...harnessOpt) *harness {
 		t.Fatal(err)
 	}
 	d := set.deps
-	d.Store, d.Keys, d.Hasher, d.Log = store, keys, idp.NewPasswordHasher(testArgon2, 0, 0), log
+	d.Store, d.Keys, d.Log = store, keys, log
+	if d.Hasher == nil {
+		d.Hasher = idp.NewPasswordHasher(testArgon2, 0, 0)
+	}
+	outbox := t.TempDir()
+	if d.Mailer == nil {
+		ob, err := mail.NewOutbox(outbox, "Gatehouse <noreply@gatehouse.test>", log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Mailer = ob
+	}
 	s, err := idp.NewServer(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(s.WaitMail) // before the outbox folder is removed
 	srv.Config.Handler = s
-	return &harness{t: t, srv: srv, idp: s, store: store, keys: keys, hasher: d.Hasher, issuer: srv.URL}
+	return &harness{t: t, srv: srv, idp: s, store: store, keys: keys, hasher: d.Hasher, issuer: srv.URL, outbox: outbox}
 }
 
 // sqliteHarness is a harness on a fresh SQLite file.

@@ -53,6 +53,26 @@ type Consent struct {
 	UpdatedAt time.Time
 }
 
+// Purposes of user tokens: the single-use links mailed to a user.
+const (
+	PurposeVerifyEmail   = "verify_email"
+	PurposeResetPassword = "reset_password"
+)
+
+// UserToken is a single-use link mailed to a user. Only the SHA-256 of the token in the link is
+// stored (Hash, hex).
+type UserToken struct {
+	Hash      string
+	UserID    string
+	Purpose   string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// ThrottleMemory is how long a login throttle count is kept after its last attempt: a key
+// quiet for a day starts again from zero.
+const ThrottleMemory = 24 * time.Hour
+
 // Signing key states. A key is published in JWKS in every state; only the active key signs.
 const (
 	KeyNext    = "next"    // published, not yet signing: resource servers learn it first
@@ -132,7 +152,30 @@ type Store interface {
 	// RevokeSubjectTokens deactivates every refresh token and deletes every access token issued
 	// to a subject (password change, account disabled).
 	RevokeSubjectTokens(ctx context.Context, subject string) error
-	// DeleteExpired removes tokens, codes, sessions, used JTIs and retired keys whose
-	// expiry is before the given time, and returns how many rows went.
+	// TakeLoginAttempt counts one login attempt on a throttle key and reports whether it may go
+	// ahead (RL-05). It is admitted only when the delay set by the key's previous attempt has
+	// passed; the key's count then grows by one and its next delay becomes p.Delay(count). This
+	// is one atomic conditional update, so concurrent callers never get more attempts admitted
+	// than p allows. A refused attempt changes nothing, and retryAt says when the next one will
+	// be admitted.
+	TakeLoginAttempt(ctx context.Context, key string, p ThrottlePolicy) (ok bool, retryAt time.Time, err error)
+	// ResetLoginAttempts forgets the count of a throttle key (a successful login). Resetting an
+	// unknown key is not an error.
+	ResetLoginAttempts(ctx context.Context, key string) error
+
+	// CreateUserToken stores a single-use link token; ErrConflict if its hash is taken.
+	CreateUserToken(ctx context.Context, t *UserToken) error
+	// GetUserToken returns the unexpired token with this hash and purpose without using it;
+	// ErrNotFound if there is none, it expired or it has another purpose.
+	GetUserToken(ctx context.Context, hash, purpose string) (*UserToken, error)
+	// ConsumeUserToken deletes and returns the unexpired token with this hash and purpose, in one
+	// statement: of concurrent callers only one gets it (single use). ErrNotFound otherwise.
+	ConsumeUserToken(ctx context.Context, hash, purpose string) (*UserToken, error)
+	// DeleteUserTokens removes every token of a user with the purpose ("" for every purpose).
+	DeleteUserTokens(ctx context.Context, userID, purpose string) error
+
+	// DeleteExpired removes tokens, codes, sessions, used JTIs, link tokens and retired keys whose
+	// expiry is before the given time, and login throttle counts untouched for ThrottleMemory
+	// before it, and returns how many rows went.
 	DeleteExpired(ctx context.Context, before time.Time) (n int64, err error)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -119,6 +120,23 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, http.StatusUnauthorized, returnTo, "", invalidCredentials)
 		return
 	}
+	// Per-account throttle (RL-05), before the account is looked up or any password hashed. The
+	// key is the normalized email whether or not an account has it, so a throttled answer says
+	// nothing about existence (AN-01, RL-08); a browser that signed in to this account before
+	// counts apart under its device cookie, so an attacker cannot lock the owner out.
+	key := s.deviceKey(r, email)
+	if key == "" {
+		key = throttleKey(email)
+	}
+	allowed, retryAt, err := s.store.TakeLoginAttempt(ctx, key, s.cfg.LoginThrottle)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if !allowed {
+		s.throttled(w, r, returnTo, email, retryAt)
+		return
+	}
 	u, err := s.store.GetUserByEmail(ctx, email)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		s.serverError(w, r, err)
@@ -130,8 +148,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	ok, rehash, err := s.hasher.Verify(ctx, hash, password)
 	if errors.Is(err, ErrHasherBusy) {
-		w.Header().Set("Retry-After", "1")
-		s.renderError(w, r, http.StatusServiceUnavailable, "Busy", "Too many sign-ins at once. Try again in a moment.", "temporarily_unavailable")
+		s.busy(w, r)
 		return
 	}
 	if err != nil {
@@ -142,10 +159,27 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, http.StatusUnauthorized, returnTo, "", invalidCredentials)
 		return
 	}
+	for _, k := range []string{key, throttleKey(email)} {
+		if err := s.store.ResetLoginAttempts(ctx, k); err != nil {
+			s.log.Warn("reset login attempts", "err", err, "request_id", web.GetRequestID(ctx))
+		}
+	}
+	s.setDeviceCookie(w, u.Email)
 	if rehash {
 		if h, err := s.hasher.Hash(ctx, password); err == nil {
 			_ = s.store.UpdateUser(ctx, u.ID, func(u *User) error { u.PasswordHash = h; return nil })
 		}
+	}
+	if !u.EmailVerified {
+		// Only someone who knows the password learns that the address is unconfirmed. Signing
+		// in waits for the link, so an account registered with someone else's address is never
+		// used before its owner confirms it (pre-account takeover).
+		s.sendVerification(ctx, u)
+		s.render(w, r, http.StatusForbidden, "message.html", map[string]any{
+			"Title":   "Confirm your email address",
+			"Message": "Your email address is not confirmed yet. We sent a new confirmation link to it: open it, then sign in.",
+		})
+		return
 	}
 	if err := s.startSession(w, r, u); err != nil {
 		s.serverError(w, r, err)
@@ -154,6 +188,28 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	// A fresh login satisfies prompt=login, prompt=select_account and any max_age: drop them so
 	// the authorization does not send the user back to log in again.
 	http.Redirect(w, r, afterLogin(returnTo), http.StatusSeeOther) // 303: never re-POST (AUTHZ-11)
+}
+
+// throttled answers an attempt the per-account throttle refused: 429 with Retry-After and the
+// sign-in form, the same for known and unknown addresses (RL-08). No password was checked.
+func (s *Server) throttled(w http.ResponseWriter, r *http.Request, returnTo, email string, retryAt time.Time) {
+	n, ra := retryAfter(retryAt)
+	w.Header().Set("Retry-After", ra)
+	wait := "a second"
+	switch {
+	case n >= 120:
+		wait = strconv.FormatInt((n+59)/60, 10) + " minutes"
+	case n > 1:
+		wait = strconv.FormatInt(n, 10) + " seconds"
+	}
+	s.renderLogin(w, r, http.StatusTooManyRequests, returnTo, email,
+		"Too many failed sign-ins for this email address. Try again in "+wait+", or reset your password.")
+}
+
+// busy answers when password hashing is saturated: 503 with Retry-After, no queueing.
+func (s *Server) busy(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", "1")
+	s.renderError(w, r, http.StatusServiceUnavailable, "Busy", "Too many requests at once. Try again in a moment.", "temporarily_unavailable")
 }
 
 // serverError logs err with the request ID and shows a page without internals.

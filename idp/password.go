@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -13,7 +14,6 @@ import (
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
-	"golang.org/x/text/unicode/norm"
 )
 
 // Argon2Params are argon2id cost parameters.
@@ -72,9 +72,6 @@ func (h *PasswordHasher) acquire(ctx context.Context) (func(), error) {
 	}
 }
 
-// normalizePassword applies NFC (NIST SP 800-63B §3.1.1.2: normalize Unicode before hashing).
-func normalizePassword(pw string) []byte { return []byte(norm.NFC.String(pw)) }
-
 // Hash returns a PHC-format argon2id hash of the password.
 func (h *PasswordHasher) Hash(ctx context.Context, password string) (string, error) {
 	release, err := h.acquire(ctx)
@@ -118,6 +115,14 @@ func (h *PasswordHasher) Verify(ctx context.Context, encoded, password string) (
 		return bcrypt.CompareHashAndPassword([]byte(encoded), pw) == nil, true, nil
 	}
 	ok, params := h.verifyArgon2(encoded, pw)
+	if !ok {
+		// Hashes made before NFKC used NFC; the two differ only for compatibility characters
+		// (fullwidth forms, ligatures), so this second hash is rare. A match is rehashed.
+		if legacy := legacyNormalizePassword(password); !bytes.Equal(legacy, pw) {
+			ok, _ = h.verifyArgon2(encoded, legacy)
+			return ok, ok, nil
+		}
+	}
 	return ok, ok && params != h.params, nil
 }
 

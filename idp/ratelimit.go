@@ -23,6 +23,10 @@ const (
 	DefaultTokenRate = "1200-M"
 	// DefaultTokenClientRate per client_id, across all addresses (refreshes of a busy SPA).
 	DefaultTokenClientRate = "6000-M"
+	// DefaultAccountRate per client IP, each for POST /register and for the password-reset
+	// forms: a person registers or resets once; ten a minute lets a shared address through
+	// while mass registration and reset-mail floods from one network stop.
+	DefaultAccountRate = "10-M"
 	// DefaultIntrospectRate per client IP, each for introspection and for revocation.
 	DefaultIntrospectRate = "6000-M"
 )
@@ -38,11 +42,13 @@ type Limits struct {
 	Token, TokenClient string
 	// Introspect limits POST /oauth2/introspect and, counted apart, /oauth2/revoke per IP.
 	Introspect string
+	// Account limits POST /register and, counted apart, the password-reset forms per IP.
+	Account string
 }
 
 // limits are the built middlewares.
 type limits struct {
-	login, token, tokenClient, introspect, revoke func(http.Handler) http.Handler
+	login, token, tokenClient, introspect, revoke, register, reset func(http.Handler) http.Handler
 }
 
 func (s *Server) buildLimits(l Limits) error {
@@ -57,7 +63,7 @@ func (s *Server) buildLimits(l Limits) error {
 		return web.ParseRate(setting, v)
 	}
 	var err error
-	var login, token, client, intro limiter.Rate
+	var login, token, client, intro, account limiter.Rate
 	if login, err = rate("login rate", l.Login, DefaultLoginRate); err != nil {
 		return err
 	}
@@ -70,19 +76,24 @@ func (s *Server) buildLimits(l Limits) error {
 	if intro, err = rate("introspection rate", l.Introspect, DefaultIntrospectRate); err != nil {
 		return err
 	}
+	if account, err = rate("account rate", l.Account, DefaultAccountRate); err != nil {
+		return err
+	}
 	s.limits = limits{
 		login:       web.NewLimit("login", store, login, s.log).ByIP(s.denyPage),
 		token:       web.NewLimit("token", store, token, s.log).ByIP(denyOAuth),
 		tokenClient: web.NewLimit("token-client", store, client, s.log).By(tokenClientID, denyOAuth),
 		introspect:  web.NewLimit("introspect", store, intro, s.log).ByIP(denyOAuth),
 		revoke:      web.NewLimit("revoke", store, intro, s.log).ByIP(denyOAuth),
+		register:    web.NewLimit("register", store, account, s.log).ByIP(s.denyPage),
+		reset:       web.NewLimit("reset", store, account, s.log).ByIP(s.denyPage),
 	}
 	return nil
 }
 
 // denyPage is the HTML answer of a limited page: the same for every account (RL-08).
 func (s *Server) denyPage(w http.ResponseWriter, r *http.Request, status int) {
-	msg := "Too many sign-in attempts from your network. Wait " + retryText(w) + " and try again."
+	msg := "Too many attempts from your network. Wait " + retryText(w) + " and try again."
 	if status == http.StatusServiceUnavailable {
 		msg = "Sign-in is unavailable for a moment. Try again in a few seconds."
 	}

@@ -64,6 +64,18 @@ func (s *Server) routes() http.Handler {
 		// (RL-01). chi matches /login exactly: /login/ and /LOGIN are 404s, not a way around.
 		r.With(s.limits.login).Post("/login", s.handleLogin)
 		r.Post("/consent", s.handleConsent)
+		// Account pages (accounts.go): the forms that send mail or create accounts are counted
+		// per IP before the form is read, like /login.
+		r.Get("/register", s.handleRegisterPage)
+		r.With(s.limits.register).Post("/register", s.handleRegister)
+		r.Get("/verify", s.handleVerifyPage)
+		r.Post("/verify", s.handleVerify)
+		r.Get("/reset", s.handleResetRequestPage)
+		r.With(s.limits.reset).Post("/reset", s.handleResetRequest)
+		r.Get("/reset/confirm", s.handleResetPage)
+		r.With(s.limits.reset).Post("/reset/confirm", s.handleReset)
+		r.Get("/password", s.handlePasswordPage)
+		r.With(s.limits.login).Post("/password", s.handlePassword)
 		r.Get("/logout", s.handleLogoutPage)
 		r.Post("/logout", s.handleLogout)
 	})

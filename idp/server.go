@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 
 	"github.com/ory/fosite"
@@ -38,6 +39,9 @@ type Server struct {
 	discover []byte // the OpenID Provider metadata, built once
 	origins  atomic.Pointer[originCache]
 	limits   limits
+	mailer   Mailer
+	mailWG   sync.WaitGroup
+	common   *commonPasswordsInfo
 }
 
 // Deps are the server's collaborators, built by cmd/gatehouse.
@@ -53,6 +57,9 @@ type Deps struct {
 	// Limits are the rate limits of login and the OAuth endpoints; the zero value is the
 	// defaults on a per-process store.
 	Limits Limits
+	// Mailer delivers verification and reset links; nil only logs each mail's recipient and
+	// subject (the links then cannot be used: configure an outbox or SMTP).
+	Mailer Mailer
 }
 
 // NewServer validates the configuration and builds the provider.
@@ -78,7 +85,13 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	s := &Server{
 		cfg: cfg, store: d.Store, keys: d.Keys, hasher: d.Hasher, log: d.Log,
 		pages: pages, csrfKey: DeriveKey(cfg.Secrets[0], "challenge"),
-		metrics: reg, trusted: d.TrustedProxies,
+		metrics: reg, trusted: d.TrustedProxies, mailer: d.Mailer,
+	}
+	if s.mailer == nil {
+		s.mailer = logMailer{log: d.Log}
+	}
+	if s.common, err = loadCommonPasswords(); err != nil {
+		return nil, err
 	}
 	if err := s.buildLimits(d.Limits); err != nil {
 		return nil, fmt.Errorf("idp: %w", err)

@@ -1,11 +1,9 @@
 package idp
 
 import (
-	"errors"
 	"fmt"
 	"net/mail"
 	"strings"
-	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -16,26 +14,16 @@ func NormalizeEmail(email string) string {
 	return strings.ToLower(strings.TrimSpace(norm.NFKC.String(email)))
 }
 
-// Password limits (NIST SP 800-63B §3.1.1.2): at least MinPasswordLength characters, counted in
-// Unicode code points; long passphrases allowed; no composition rules.
+// MinPasswordLength is the default and the least allowed minimum length of a password, in
+// characters (NIST SP 800-63B §3.1.1.2); MaxPasswordLength bounds the bytes a form may send.
 const (
 	MinPasswordLength = 8
-	MaxPasswordLength = 1024 // bytes: bounds hashing work
+	MaxPasswordLength = 4 * MaxPasswordRunes
 )
 
-// ValidatePassword checks a new password against the length rules.
-func ValidatePassword(pw string) error {
-	if utf8.RuneCountInString(norm.NFC.String(pw)) < MinPasswordLength {
-		return fmt.Errorf("password: at least %d characters", MinPasswordLength)
-	}
-	if len(pw) > MaxPasswordLength {
-		return fmt.Errorf("password: at most %d bytes", MaxPasswordLength)
-	}
-	if !utf8.ValidString(pw) {
-		return errors.New("password: not valid UTF-8")
-	}
-	return nil
-}
+// ValidatePassword checks a new password against the rules of CheckPassword with the default
+// minimum and no email.
+func ValidatePassword(pw string) error { return CheckPassword(pw, "", MinPasswordLength) }
 
 // ValidateEmail does the light syntax check that registration and the CLI apply.
 func ValidateEmail(email string) error {

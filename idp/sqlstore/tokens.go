@@ -347,7 +347,8 @@ func (s *Store) RevokeSubjectTokens(ctx context.Context, subject string) error {
 }
 
 // DeleteExpired removes the codes, tokens, PKCE, OpenID Connect and PAR requests, client
-// assertion jtis and login sessions whose expiry is before the given time, and the retired
+// assertion jtis, login sessions and link tokens whose expiry is before the given time, the login
+// throttle counts untouched for idp.ThrottleMemory before it, and the retired
 // signing keys whose ExpiresAt is, and returns how many rows it removed. Rows without an expiry
 // (0) stay.
 func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {
@@ -365,6 +366,8 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, err
 		{"DELETE FROM " + parTable + " WHERE expires_at > 0 AND expires_at < ?", []any{b}},
 		{"DELETE FROM oauth2_jtis WHERE expires_at < ?", []any{b}},
 		{"DELETE FROM login_sessions WHERE expires_at > 0 AND expires_at < ?", []any{b}},
+		{"DELETE FROM user_tokens WHERE expires_at < ?", []any{b}},
+		{"DELETE FROM login_throttle WHERE updated_at < ? AND locked_until < ?", []any{b - idp.ThrottleMemory.Milliseconds(), b}},
 		{"DELETE FROM signing_keys WHERE state = ? AND expires_at > 0 AND expires_at < ?", []any{idp.KeyRetired, b}},
 	} {
 		res, err := s.q(ctx).ExecContext(ctx, s.rebind(stmt.query), stmt.args...)

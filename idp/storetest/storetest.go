@@ -67,6 +67,9 @@ var tests = []test{
 	{"RaceInvalidateAuthorizeCode", testRaceInvalidateAuthorizeCode},
 	{"RaceRefreshRotation", testRaceRefreshRotation},
 	{"RaceClientAssertionJTI", testRaceClientAssertionJTI},
+	{"LoginThrottle", testLoginThrottle},
+	{"RaceLoginThrottle", testRaceLoginThrottle},
+	{"UserTokens", testUserTokens},
 }
 
 // Run runs the conformance suite, one subtest per test, each on fresh stores from f.
