@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-id/gatehouse/idp"
+	"github.com/gatehouse-id/gatehouse/idp/mail"
 	"github.com/gatehouse-id/gatehouse/idp/sqlstore"
 	"github.com/gatehouse-id/gatehouse/internal/database"
 	"github.com/gatehouse-id/gatehouse/internal/web"
@@ -47,6 +48,11 @@ type serveConfig struct {
 	tokenRate        string
 	tokenClientRate  string
 	introspectRate   string
+	accountRate      string
+	smtpURL          string
+	mailFrom         string
+	mailOutbox       string
+	minPasswordLen   int
 }
 
 func newServeCmd(e *env, g *globals) *cobra.Command {
@@ -84,6 +90,11 @@ is migrated and signing keys are created.`,
 	f.StringVar(&c.tokenRate, "token-rate", idp.DefaultTokenRate, "POST /oauth2/token per client IP (GATEHOUSE_TOKEN_RATE)")
 	f.StringVar(&c.tokenClientRate, "token-client-rate", idp.DefaultTokenClientRate, "POST /oauth2/token per client_id (GATEHOUSE_TOKEN_CLIENT_RATE)")
 	f.StringVar(&c.introspectRate, "introspect-rate", idp.DefaultIntrospectRate, "POST /oauth2/introspect and, counted apart, /oauth2/revoke per client IP (GATEHOUSE_INTROSPECT_RATE)")
+	f.StringVar(&c.accountRate, "account-rate", idp.DefaultAccountRate, "POST /register and, counted apart, the password-reset forms per client IP (GATEHOUSE_ACCOUNT_RATE)")
+	f.StringVar(&c.smtpURL, "smtp-url", "", "SMTP server for verification and reset mail: smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465 (GATEHOUSE_SMTP_URL); default: mail goes to the log and --mail-outbox")
+	f.StringVar(&c.mailFrom, "mail-from", "", "sender of the provider's mail (GATEHOUSE_MAIL_FROM); default noreply@ the issuer's host")
+	f.StringVar(&c.mailOutbox, "mail-outbox", "gatehouse-outbox", "folder that receives one .eml file per mail when --smtp-url is not set (GATEHOUSE_MAIL_OUTBOX)")
+	f.IntVar(&c.minPasswordLen, "min-password-length", idp.MinPasswordLength, "least number of characters of a new password, at least 8 (GATEHOUSE_MIN_PASSWORD_LENGTH)")
 	f.StringVar(&c.logFormat, "log-format", "auto", "log format: auto, text or json (GATEHOUSE_LOG_FORMAT)")
 	f.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error (GATEHOUSE_LOG_LEVEL)")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long SIGTERM waits for in-flight requests (GATEHOUSE_SHUTDOWN_TIMEOUT)")
@@ -119,6 +130,9 @@ func checkProduction(c *serveConfig, generatedSecret, resourceAPI bool) []string
 	}
 	if u, err := url.Parse(c.issuer); err == nil && u.Scheme == "http" && !isLoopbackURL(u) {
 		warns = append(warns, fmt.Sprintf("issuer %s uses http on a public address; use https", c.issuer))
+	}
+	if c.smtpURL == "" {
+		warns = append(warns, "GATEHOUSE_SMTP_URL is not set: verification and reset mail only goes to the outbox folder "+c.mailOutbox)
 	}
 	if u, err := url.Parse(c.resourceAudience); resourceAPI && (err != nil || isLoopbackURL(u)) {
 		warns = append(warns, fmt.Sprintf("resource audience %s is a loopback address: give each API its own public URL (GATEHOUSE_RESOURCE_AUDIENCE)", c.resourceAudience))
@@ -288,7 +302,7 @@ func newIDPServer(ctx context.Context, g *globals, c *serveConfig, db *database.
 	}
 	cfg := idp.Config{
 		Issuer: c.issuer, Secrets: secrets, AccessTokenAlg: c.accessAlg,
-		AccessTokenLifespan: c.accessLifespan,
+		AccessTokenLifespan: c.accessLifespan, MinPasswordLength: c.minPasswordLen,
 	}.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, false, fmt.Errorf("invalid configuration:\n%w", err)
@@ -301,9 +315,13 @@ func newIDPServer(ctx context.Context, g *globals, c *serveConfig, db *database.
 	if err := keys.Init(ctx); err != nil {
 		return nil, nil, false, err
 	}
+	mailer, err := newMailer(c, log)
+	if err != nil {
+		return nil, nil, false, err
+	}
 	srv, err := idp.NewServer(cfg, idp.Deps{
 		Store: store, Keys: keys, Hasher: idp.NewPasswordHasher(idp.DefaultArgon2, 0, 0),
-		Log: log, TrustedProxies: proxies, Limits: limits,
+		Log: log, TrustedProxies: proxies, Limits: limits, Mailer: mailer,
 	})
 	if err != nil {
 		return nil, nil, false, err
@@ -311,13 +329,34 @@ func newIDPServer(ctx context.Context, g *globals, c *serveConfig, db *database.
 	return srv, keys, generated, nil
 }
 
+// newMailer is SMTP when GATEHOUSE_SMTP_URL is set, else the outbox folder.
+func newMailer(c *serveConfig, log *slog.Logger) (idp.Mailer, error) {
+	from := c.mailFrom
+	if from == "" {
+		host := "localhost"
+		if u, err := url.Parse(c.issuer); err == nil && u.Hostname() != "" {
+			host = u.Hostname()
+		}
+		from = "Gatehouse <noreply@" + host + ">"
+	}
+	if c.smtpURL != "" {
+		return mail.NewSMTP(c.smtpURL, from, log)
+	}
+	ob, err := mail.NewOutbox(c.mailOutbox, from, log)
+	if err != nil {
+		return nil, fmt.Errorf("GATEHOUSE_MAIL_OUTBOX: %w", err)
+	}
+	return ob, nil
+}
+
 // buildLimits validates the rates (the error names the setting) and connects the Redis store
 // when GATEHOUSE_REDIS_URL is set; an unreachable Redis stops the start.
 func buildLimits(ctx context.Context, c *serveConfig) (idp.Limits, func(), error) {
-	l := idp.Limits{Login: c.loginRate, Token: c.tokenRate, TokenClient: c.tokenClientRate, Introspect: c.introspectRate}
+	l := idp.Limits{Login: c.loginRate, Token: c.tokenRate, TokenClient: c.tokenClientRate, Introspect: c.introspectRate, Account: c.accountRate}
 	for _, r := range []struct{ setting, v string }{
 		{"GATEHOUSE_LOGIN_RATE", c.loginRate}, {"GATEHOUSE_TOKEN_RATE", c.tokenRate},
 		{"GATEHOUSE_TOKEN_CLIENT_RATE", c.tokenClientRate}, {"GATEHOUSE_INTROSPECT_RATE", c.introspectRate},
+		{"GATEHOUSE_ACCOUNT_RATE", c.accountRate},
 	} {
 		if _, err := web.ParseRate(r.setting, r.v); err != nil {
 			return l, nil, err

@@ -49,13 +49,13 @@ type Outbox struct {
 
 var _ idp.Mailer = (*Outbox)(nil)
 
-// NewOutbox returns an outbox writing into dir, creating it if needed.
+// NewOutbox returns an outbox writing into dir, which is created with the first mail.
 func NewOutbox(dir, from string, log *slog.Logger) (*Outbox, error) {
 	if dir == "" {
 		return nil, errors.New("mail outbox: no folder given")
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("mail outbox: %w", err)
+	if _, err := message(from, idp.Message{To: from}); err != nil {
+		return nil, fmt.Errorf("mail outbox: sender: %w", err)
 	}
 	return &Outbox{dir: dir, from: from, log: log}, nil
 }
@@ -68,6 +68,9 @@ func (o *Outbox) Send(_ context.Context, m idp.Message) error {
 	msg, err := message(o.from, m)
 	if err != nil {
 		return err
+	}
+	if err := os.MkdirAll(o.dir, 0o700); err != nil {
+		return fmt.Errorf("mail outbox: %w", err)
 	}
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
