@@ -2,6 +2,7 @@ package bearer
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -42,6 +43,8 @@ type Verifier struct {
 	lastRefetch time.Time  // last fetch after New, whatever caused it: fetches are paced by it
 	refreshing  atomic.Bool
 	fetches     atomic.Int64
+
+	cache *tokenCache // nil when Config.CacheSize < 0
 }
 
 // New validates cfg and returns a Verifier. It discovers the issuer's jwks_uri and loads the
@@ -53,7 +56,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		return nil, fmt.Errorf("bearer: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	v := &Verifier{cfg: cfg, log: cfg.Logger}
+	v := &Verifier{cfg: cfg, log: cfg.Logger, cache: newTokenCache(cfg.CacheSize)}
 	for _, a := range cfg.Algorithms {
 		v.algs = append(v.algs, jose.SignatureAlgorithm(a))
 	}
@@ -125,66 +128,82 @@ var forbiddenHeaders = []string{"jku", "jwk", "x5u", "x5c", "crit"}
 
 // Verify checks raw (the compact JWS, without "Bearer ") and returns its Principal. Every error
 // wraps ErrInvalidToken; the message is for logs, not for clients.
+//
+// A token that passed is remembered (Config.CacheSize) by its SHA-256 until it expires, so that
+// presenting it again skips the signature check; see tokenCache for what still applies.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
-	p, err := v.verify(ctx, raw)
+	if len(raw) > MaxTokenSize {
+		return nil, fmt.Errorf("%w: token too large", ErrInvalidToken)
+	}
+	var key [sha256.Size]byte
+	if v.cache != nil {
+		key = sha256.Sum256([]byte(raw))
+		now, ks := time.Now(), v.keys.Load()
+		if p, ok := v.cache.get(key, now, ks); ok {
+			if now.After(ks.expires) { // as keyFor: cached tokens must not keep old keys alive
+				v.refreshInBackground()
+			}
+			return p, nil
+		}
+	}
+	p, kid, err := v.verify(ctx, raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
+	v.cache.put(key, p, kid, p.ExpiresAt.Add(v.cfg.Leeway))
 	return p, nil
 }
 
-func (v *Verifier) verify(ctx context.Context, raw string) (*Principal, error) {
-	if len(raw) > MaxTokenSize {
-		return nil, errors.New("token too large")
-	}
+// verify checks raw and returns its Principal and the kid of the key that verified it.
+func (v *Verifier) verify(ctx context.Context, raw string) (*Principal, string, error) {
 	// Compact serialisation only: the JSON serialisation may carry unprotected headers.
 	if strings.Count(raw, ".") != 2 {
-		return nil, errors.New("not a compact JWS")
+		return nil, "", errors.New("not a compact JWS")
 	}
 	hdr, err := base64.RawURLEncoding.DecodeString(raw[:strings.IndexByte(raw, '.')])
 	if err != nil {
-		return nil, errors.New("malformed header")
+		return nil, "", errors.New("malformed header")
 	}
 	var h map[string]json.RawMessage
 	if err := json.Unmarshal(hdr, &h); err != nil {
-		return nil, errors.New("malformed header")
+		return nil, "", errors.New("malformed header")
 	}
 	for _, name := range forbiddenHeaders {
 		if _, ok := h[name]; ok {
-			return nil, fmt.Errorf("header %q refused", name)
+			return nil, "", fmt.Errorf("header %q refused", name)
 		}
 	}
 	// RFC 9068 §4: typ must be at+jwt; media types are case-insensitive (RFC 8725 §3.11, RS-05).
 	var typ string
 	if err := json.Unmarshal(h["typ"], &typ); err != nil || !(strings.EqualFold(typ, "at+jwt") || strings.EqualFold(typ, "application/at+jwt")) {
-		return nil, fmt.Errorf("typ %q is not at+jwt", typ)
+		return nil, "", fmt.Errorf("typ %q is not at+jwt", typ)
 	}
 	// ParseSigned refuses algorithms outside the allowlist (RFC 8725 §3.1, RS-01).
 	tok, err := jwt.ParseSigned(raw, v.algs)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if len(tok.Headers) != 1 {
-		return nil, errors.New("want exactly one signature")
+		return nil, "", errors.New("want exactly one signature")
 	}
 	kid, alg := tok.Headers[0].KeyID, tok.Headers[0].Algorithm
 	if kid == "" {
-		return nil, errors.New("no kid")
+		return nil, "", errors.New("no kid")
 	}
 	key, err := v.keyFor(ctx, kid)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	// One algorithm per key: the token's alg must be the key's own (RS-01).
 	if alg != key.alg {
-		return nil, fmt.Errorf("alg %s does not match key %q's %s", alg, kid, key.alg)
+		return nil, "", fmt.Errorf("alg %s does not match key %q's %s", alg, kid, key.alg)
 	}
 	var c claims
 	if err := tok.Claims(key.key, &c); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := v.checkClaims(&c, time.Now()); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	scopes := strings.Fields(c.Scope)
 	if c.Scope == "" {
@@ -193,7 +212,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Principal, error) {
 	return &Principal{
 		Subject: c.Subject, ClientID: c.ClientID, Scopes: scopes, TokenID: c.ID,
 		ExpiresAt: c.Expiry.Time(), Audience: []string(c.Audience),
-	}, nil
+	}, kid, nil
 }
 
 // checkClaims applies RFC 9068 §4 and RFC 7519 §4.1 to verified claims.

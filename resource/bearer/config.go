@@ -69,6 +69,10 @@ type Config struct {
 	// refreshed (the issuer is down or answers errors). Past it every token is refused (401)
 	// until a fetch succeeds. Default 6 h (DefaultMaxStale).
 	MaxStale time.Duration
+	// CacheSize is how many verified tokens are remembered, by their SHA-256, until they expire,
+	// so that a token presented again skips the signature check. 0 is DefaultCacheSize
+	// (10,000, about 2 MB); negative disables the cache.
+	CacheSize int
 	// Introspection, when set, enables RequireActive.
 	Introspection *IntrospectionConfig
 	// Logger receives fetch failures and, at debug level, why a token was refused. Default:
@@ -144,6 +148,9 @@ func (c Config) withDefaults() Config {
 		c.MaxCacheTTL = DefaultMaxCacheTTL
 	}
 	c.MinCacheTTL = min(c.MinCacheTTL, c.MaxCacheTTL) // only one of them was set
+	if c.CacheSize == 0 {
+		c.CacheSize = DefaultCacheSize
+	}
 	if c.MaxStale == 0 {
 		c.MaxStale = DefaultMaxStale
 	}

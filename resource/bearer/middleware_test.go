@@ -212,39 +212,27 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// BenchmarkVerify: the full check per algorithm (cache off), and a token presented again
+// (cache hit: SHA-256 and a lookup).
+//
+//	flock /tmp/gatehouse-heavy.lock go test ./resource/bearer -run '^$' -bench BenchmarkVerify -benchmem
 func BenchmarkVerify(b *testing.B) {
 	is := newIssuer(b)
-	v := is.verifier()
-	for _, k := range []signingKey{is.es, is.rs} {
-		b.Run(string(k.alg), func(b *testing.B) {
-			tok := sign(b, k, is.claims(), nil)
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := v.Verify(b.Context(), tok); err != nil {
-					b.Fatal(err)
+	for _, cache := range []struct {
+		name string
+		size int
+	}{{"cache=off", -1}, {"cache=hit", 0}} {
+		v := is.verifier(func(c *bearer.Config) { c.CacheSize = cache.size })
+		for _, k := range []signingKey{is.es, is.rs} {
+			b.Run(string(k.alg)+"/"+cache.name, func(b *testing.B) {
+				tok := sign(b, k, is.claims(), nil)
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := v.Verify(b.Context(), tok); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
-	}
-}
-
-// TestChallenge: handlers behind Middleware build the same challenge as the middleware (realm,
-// resource_metadata per RFC 9728 §5.1); without Middleware the challenge is bare.
-func TestChallenge(t *testing.T) {
-	is := newIssuer(t)
-	v := is.verifier(func(cfg *bearer.Config) { cfg.ResourceURL = "https://api.example/v1" })
-	var got string
-	h := v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got = bearer.Challenge(r.Context(), "insufficient_scope", "", "todos:write")
-	}))
-	req := httptest.NewRequest("GET", "/", nil)
-	req.Header.Set("Authorization", "Bearer "+sign(t, is.es, is.claims(), nil))
-	h.ServeHTTP(httptest.NewRecorder(), req)
-	want := `Bearer realm="` + audience + `", resource_metadata="https://api.example/.well-known/oauth-protected-resource/v1", error="insufficient_scope", scope="todos:write"`
-	if got != want {
-		t.Errorf("Challenge = %s\nwant        %s", got, want)
-	}
-	if got := bearer.Challenge(t.Context(), "", "", ""); got != "Bearer" {
-		t.Errorf("Challenge without Middleware = %q, want Bearer", got)
+			})
+		}
 	}
 }

@@ -1,0 +1,4 @@
+package bearer
+
+// CacheLen returns how many verified tokens v remembers.
+func CacheLen(v *Verifier) int { return v.cache.len() }
