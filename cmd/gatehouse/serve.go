@@ -312,7 +312,15 @@ func newIDPServer(ctx context.Context, g *globals, c *serveConfig, db *database.
 		RetireAfter:    max(idp.DefaultRetireAfter, cfg.IDTokenLifespan+time.Hour),
 		ReloadInterval: 10 * time.Second,
 	}, log)
-	if err := keys.Init(ctx); err != nil {
+	// Instances starting together take turns creating the first keys, so each algorithm gets
+	// one active key.
+	release, err := db.Lock(ctx, "signing-keys-init")
+	if err != nil {
+		return nil, nil, false, err
+	}
+	err = keys.Init(ctx)
+	release()
+	if err != nil {
 		return nil, nil, false, err
 	}
 	mailer, err := newMailer(c, log)

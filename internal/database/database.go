@@ -198,6 +198,18 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) 
 // called. On SQLite, whose file belongs to one process, it always succeeds. ok is false when
 // another session holds the lock.
 func (db *DB) TryLock(ctx context.Context, name string) (release func(), ok bool, err error) {
+	return db.lock(ctx, name, "SELECT pg_try_advisory_lock($1)")
+}
+
+// Lock takes the named lock, waiting while another session holds it (or until ctx is done), so
+// that instances starting together take turns at a one-time step such as creating the first
+// signing keys. On SQLite it returns at once.
+func (db *DB) Lock(ctx context.Context, name string) (release func(), err error) {
+	release, _, err = db.lock(ctx, name, "SELECT true FROM pg_advisory_lock($1)")
+	return release, err
+}
+
+func (db *DB) lock(ctx context.Context, name, query string) (release func(), ok bool, err error) {
 	if db.Dialect != Postgres {
 		return func() {}, true, nil
 	}
@@ -206,7 +218,10 @@ func (db *DB) TryLock(ctx context.Context, name string) (release func(), ok bool
 		return nil, false, fmt.Errorf("lock %s: %w", name, err)
 	}
 	key := lockKey(name)
-	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok); err != nil || !ok {
+	if err := conn.QueryRowContext(ctx, query, key).Scan(&ok); err != nil || !ok {
+		// A canceled wait may leave the lock granted to this session after all: do not return
+		// the connection to the pool.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		conn.Close()
 		if err != nil {
 			return nil, false, fmt.Errorf("lock %s: %w", name, err)

@@ -1,7 +1,9 @@
 package database_test
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/database"
 	"github.com/gatehouse-id/gatehouse/internal/database/dbtest"
@@ -31,5 +33,47 @@ func TestTryLock(t *testing.T) {
 			t.Fatalf("TryLock after release = %v %v, want the lock", ok4, err)
 		}
 		release4()
+	})
+}
+
+// TestLockWaits: Lock waits for the holder on PostgreSQL, and gives up when its context ends.
+func TestLockWaits(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, newDB func(t *testing.T) *database.DB) {
+		db := newDB(t)
+		release, err := db.Lock(t.Context(), "init")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if db.Dialect != database.Postgres {
+			release()
+			return
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		defer cancel()
+		if _, err := db.Lock(ctx, "init"); err == nil {
+			t.Fatal("Lock while held returned before its context ended")
+		}
+		got := make(chan error, 1)
+		go func() {
+			r, err := db.Lock(t.Context(), "init")
+			if err == nil {
+				r()
+			}
+			got <- err
+		}()
+		select {
+		case err := <-got:
+			t.Fatalf("second Lock returned %v while the first holds it", err)
+		case <-time.After(300 * time.Millisecond):
+		}
+		release()
+		select {
+		case err := <-got:
+			if err != nil {
+				t.Fatalf("second Lock after release: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("second Lock did not get the lock after release")
+		}
 	})
 }
