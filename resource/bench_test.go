@@ -170,14 +170,19 @@ func newBenchServer(b *testing.B, st resource.Store, cfg resource.Config, auth f
 
 // BenchmarkGetTodo: GET /api/v1/todos/{id} over real HTTP on the same data, without the bearer
 // middleware (a fixed principal) and with it, verifying an ES256 (the provider's default) or
-// RS256 access token on every request.
+// RS256 access token on every request, with the verified-token cache (the default: the same
+// token again costs a SHA-256) and without it (a signature check per request).
 //
 //	flock /tmp/gatehouse-heavy.lock go test ./resource -run '^$' -bench BenchmarkGetTodo -benchmem
 func BenchmarkGetTodo(b *testing.B) {
 	is := newBenchIssuer(b)
-	v, err := bearer.New(b.Context(), bearer.Config{Issuer: is.srv.URL, Audience: benchAudience})
-	if err != nil {
-		b.Fatal(err)
+	verifiers := map[string]*bearer.Verifier{}
+	for name, size := range map[string]int{"cache=on": 0, "cache=off": -1} {
+		v, err := bearer.New(b.Context(), bearer.Config{Issuer: is.srv.URL, Audience: benchAudience, CacheSize: size})
+		if err != nil {
+			b.Fatal(err)
+		}
+		verifiers[name] = v
 	}
 	benchDBs(b, func(b *testing.B, db *database.DB) {
 		st, id := benchData(b, db)
@@ -186,9 +191,11 @@ func BenchmarkGetTodo(b *testing.B) {
 			benchGet(b, newBenchServer(b, st, resource.Config{}, fixedPrincipal), path, "")
 		})
 		for _, alg := range []string{"ES256", "RS256"} {
-			b.Run("bearer=on/alg="+alg, func(b *testing.B) {
-				benchGet(b, newBenchServer(b, st, resource.Config{}, v.Middleware), path, "Bearer "+is.token(b, alg, "alice"))
-			})
+			for _, cache := range []string{"cache=on", "cache=off"} {
+				b.Run("bearer=on/alg="+alg+"/"+cache, func(b *testing.B) {
+					benchGet(b, newBenchServer(b, st, resource.Config{}, verifiers[cache].Middleware), path, "Bearer "+is.token(b, alg, "alice"))
+				})
+			}
 		}
 	})
 }

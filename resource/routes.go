@@ -30,10 +30,13 @@ func (s *Server) routes() {
 	config.CreateHooks = nil // no $schema links in responses
 	config.SchemasPath = ""
 	config.OpenAPIPath = "/openapi" // serves /openapi.json and /openapi.yaml
-	config.DocsPath = "/docs"       // Stoplight Elements, which loads its script from a CDN
+	config.DocsPath = ""            // /docs is served below, with the renderer from the binary (docs.go)
 	config.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", BearerFormat: "JWT (RFC 9068)"},
 	}
+	docsPage, docsAssets := s.docsHandlers()
+	r.Get("/docs", docsPage)
+	r.Get("/docs/assets/{name}", docsAssets)
 	s.api = huma.NewAPI(config, splitAdapter{
 		Adapter:   humachi.NewAdapter(r),
 		protected: humachi.NewAdapter(protected),
