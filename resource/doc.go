@@ -10,8 +10,9 @@
 //
 // NewServer serves /api/v1/todos and /api/v1/categories (GET and POST on the collection; GET,
 // PATCH, PUT and DELETE on /{id}), the OpenAPI 3.1 document at /openapi.json (and .yaml) and its
-// docs at /docs. The docs page is huma's Stoplight Elements, which loads its script and styles
-// from a CDN. Only /api/v1 is behind the auth middleware given to NewServer; each operation
+// docs at /docs. The docs page is Stoplight Elements served from the binary (docs.go,
+// docsassets/) under a CSP that allows scripts, styles and fetches from this origin only
+// (styles also inline, which Elements needs). Only /api/v1 is behind the auth middleware given to NewServer; each operation
 // then needs a user's token (a client-credentials token, Principal.IsClient, is 403) with
 // todos:read for GET or todos:write for the rest (403, WWW-Authenticate error="insufficient_scope").
 // A request the middleware let through without a Principal is 401: the API fails closed.

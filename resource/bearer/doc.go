@@ -16,8 +16,16 @@
 // MaxCacheTTL] (default 1 min to 1 h), then refreshed in the background while the cached keys
 // keep verifying, so an unreachable issuer does not stop the API (RS-12). A token whose kid is
 // unknown triggers one refetch, at most once per MinRefreshInterval (default 10 s) however many
-// such tokens arrive (RS-02), which is how a rotated key is picked up. With no keys at all every
-// token is refused.
+// such tokens arrive (RS-02), which is how a rotated key is picked up. Every fetch, whatever
+// caused it, shares that pace. While the issuer cannot be reached the cached keys keep
+// verifying for MaxStale (default 6 h) past their cache lifetime; after that, and with no keys
+// at all, every token is refused until a fetch succeeds.
+//
+// A token that passed is remembered by its SHA-256 (CacheSize entries, default 10,000) until
+// its exp plus the leeway, so the same token again costs a hash and a lookup (about 1 µs)
+// instead of a signature check (about 100 µs for ES256, 65 µs for RS256 on the benchmark
+// machine). A cached token is still refused once it expires or once the key that verified it
+// leaves the usable key set (removed from the JWKS, or past MaxStale).
 //
 // Usage:
 //
@@ -49,6 +57,10 @@
 // token is refused, 403 error="insufficient_scope" with the needed scope from RequireScope, and
 // 400 invalid_request for two Authorization headers or a token in the query. resource_metadata
 // points at the RFC 9728 document MetadataHandler serves.
+//
+// Handlers that refuse a token themselves after a finer check build their challenge with
+// Challenge(r.Context(), code, description, scope), which adds the same realm and
+// resource_metadata as the middleware's.
 //
 // Routes that must see a revocation at once (JWTs stay valid until they expire, RS-09) add
 // RequireActive after Middleware; it introspects the token at the issuer (RFC 7662) with the
