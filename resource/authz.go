@@ -1,9 +1,11 @@
 package resource
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -142,4 +144,34 @@ func segment(v string) string {
 		return "%2E%2E"
 	}
 	return url.PathEscape(v)
+}
+
+// Route is one API operation as the Authorizer sees it: Action on objects matching Pattern
+// (the path with {param} segments, e.g. /api/v1/todos/{id}).
+type Route struct {
+	Action  string
+	Pattern string
+}
+
+// Routes lists every operation behind the auth middleware, so that a policy (or a test of
+// default deny, RB-01) can cover each one.
+func (s *Server) Routes() []Route {
+	var out []Route
+	for path, item := range s.api.OpenAPI().Paths {
+		if !strings.HasPrefix(path, apiPrefix+"/") {
+			continue
+		}
+		for method, op := range map[string]*huma.Operation{
+			http.MethodGet: item.Get, http.MethodPost: item.Post, http.MethodPut: item.Put,
+			http.MethodPatch: item.Patch, http.MethodDelete: item.Delete,
+		} {
+			if op != nil {
+				out = append(out, Route{Action: method, Pattern: path})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Route) int {
+		return cmp.Or(strings.Compare(a.Pattern, b.Pattern), strings.Compare(a.Action, b.Action))
+	})
+	return out
 }

@@ -2,14 +2,19 @@ package resource_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/gatehouse-id/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-id/gatehouse/resource"
+	"github.com/gatehouse-id/gatehouse/resource/sqlstore"
 )
 
 // tableAuthorizer is a hand-written Authorizer that forces decisions: a request is allowed when
@@ -261,4 +266,39 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestRoutesDefaultDeny_RB01: every operation Routes lists is refused (403) for a user whose
+// token has every scope but whom no rule names, and the Authorizer is asked about each.
+func TestRoutesDefaultDeny_RB01(t *testing.T) {
+	authz := &tableAuthorizer{rules: userRules("user:alice")}
+	st, err := sqlstore.New(dbtest.NewSQLite(t), []byte(rand.Text()+rand.Text()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := resource.NewServer(resource.Config{Authorizer: authz}, st, fakeAuth, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	e := &env{t: t, ts: ts, st: st}
+	routes := srv.Routes()
+	if len(routes) != 13 {
+		t.Errorf("Routes() = %d operations, want 13: %v", len(routes), routes)
+	}
+	for _, r := range routes {
+		t.Run(r.Action+" "+r.Pattern, func(t *testing.T) {
+			e.t = t
+			path := strings.ReplaceAll(r.Pattern, "{id}", "some-id")
+			var body any
+			if r.Action == "POST" || r.Action == "PUT" || r.Action == "PATCH" {
+				body = map[string]any{"title": "x", "name": "x"}
+			}
+			e.wantProblem(e.do("bob", r.Action, path, body, "If-Match", "*"), http.StatusForbidden)
+			if got := authz.last(); got != [3]string{"user:bob", path, r.Action} {
+				t.Errorf("Authorize(%v), want user:bob %s %s", got, path, r.Action)
+			}
+		})
+	}
 }
