@@ -38,7 +38,13 @@ type PasswordHasher struct {
 	dummy  string
 	// verified counts Verify calls that reached the hash (RL-01: a limited login costs none).
 	verified atomic.Int64
+	// beforeHash, when set, runs in a hashing slot before each Hash and Verify: tests hold
+	// slots with it to fill the queue deterministically (export_test.go).
+	beforeHash func()
 }
+
+// Pending is how many hashes are running or waiting for a slot.
+func (h *PasswordHasher) Pending() int { return len(h.queue) }
 
 // Verifications is how many passwords Verify has checked.
 func (h *PasswordHasher) Verifications() int64 { return h.verified.Load() }
@@ -79,6 +85,9 @@ func (h *PasswordHasher) Hash(ctx context.Context, password string) (string, err
 		return "", err
 	}
 	defer release()
+	if h.beforeHash != nil {
+		h.beforeHash()
+	}
 	return h.hash(normalizePassword(password)), nil
 }
 
@@ -102,6 +111,9 @@ func (h *PasswordHasher) Verify(ctx context.Context, encoded, password string) (
 		return false, false, err
 	}
 	defer release()
+	if h.beforeHash != nil {
+		h.beforeHash()
+	}
 	h.verified.Add(1)
 	pw := normalizePassword(password)
 	if encoded == "" {

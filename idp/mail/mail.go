@@ -75,16 +75,22 @@ func (o *Outbox) Send(_ context.Context, m idp.Message) error {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	name := filepath.Join(o.dir, time.Now().UTC().Format("20060102T150405.000000000Z")+"-"+hex.EncodeToString(b)+".eml")
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// Written under a temporary name and renamed, so a reader never sees half a mail.
+	tmp := filepath.Join(o.dir, "."+filepath.Base(name)+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("mail outbox: %w", err)
 	}
-	if _, err := msg.WriteTo(f); err != nil {
-		f.Close()
-		return fmt.Errorf("mail outbox: write %s: %w", name, err)
+	_, err = msg.WriteTo(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("mail outbox: %w", err)
+	if err == nil {
+		err = os.Rename(tmp, name)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("mail outbox: write %s: %w", filepath.Base(name), err)
 	}
 	o.log.Info("mail written to the outbox", "to", m.To, "subject", m.Subject, "file", filepath.Base(name))
 	return nil
