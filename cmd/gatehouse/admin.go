@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/gatehouse-id/gatehouse/idp"
+	"github.com/gatehouse-id/gatehouse/idp/admin"
+	"github.com/gatehouse-id/gatehouse/internal/database"
+	"github.com/gatehouse-id/gatehouse/migrations"
+	"github.com/gatehouse-id/gatehouse/policies"
+	"github.com/gatehouse-id/gatehouse/resource"
+)
+
+// policyRuntime is the access policy of one process: its database handle, the admin service
+// and one enforcer that follows every change (LISTEN/NOTIFY on PostgreSQL, the service's
+// subscription within the process, and a poll behind both).
+type policyRuntime struct {
+	db  *database.DB
+	svc *policies.Service
+	enf *policies.Enforcer
+	own bool // db was opened here
+}
+
+// openPolicies opens the policy database: policyURL (GATEHOUSE_POLICY_DATABASE_URL), or, when
+// it is empty or the same URL, the database the process already uses (mainDB at mainURL). A
+// database of its own gets the policies migrations when migrate is set. The enforcer watches
+// until ctx ends.
+func openPolicies(ctx context.Context, policyURL string, mainDB *database.DB, mainURL string, migrate bool, log *slog.Logger) (*policyRuntime, error) {
+	pr := &policyRuntime{db: mainDB}
+	if policyURL == "" {
+		policyURL = mainURL
+	}
+	if policyURL != mainURL {
+		db, err := database.Open(ctx, policyURL)
+		if err != nil {
+			return nil, fmt.Errorf("GATEHOUSE_POLICY_DATABASE_URL: %w", err)
+		}
+		if migrate {
+			if err := migrations.Up(ctx, db, "policies"); err != nil {
+				db.Close()
+				return nil, fmt.Errorf("GATEHOUSE_POLICY_DATABASE_URL: %w", err)
+			}
+		}
+		pr.db, pr.own = db, true
+	}
+	enf, err := policies.NewEnforcer(ctx, pr.db, policies.WithLogger(log))
+	if err != nil {
+		pr.Close()
+		return nil, fmt.Errorf("access policy: %w", err)
+	}
+	pr.enf = enf
+	pr.svc = policies.NewService(pr.db, log)
+	pr.svc.Subscribe(enf.Refresh)
+	go func() {
+		if err := enf.Watch(ctx, policyURL); err != nil {
+			log.Error("access policy watcher stopped; polling no more", "err", err)
+		}
+	}()
+	return pr, nil
+}
+
+// Close closes the policy database if it was opened for the policy alone.
+func (pr *policyRuntime) Close() {
+	if pr.own {
+		pr.db.Close()
+	}
+}
+
+// withAdminAPI serves the policy admin API at /admin/v1/ and everything else from the provider,
+// on the provider's listener. The admin API validates tokens with the provider itself (so a
+// revoked token is refused at once) and authorizes each route with the policy.
+func withAdminAPI(provider *idp.Server, pr *policyRuntime, log *slog.Logger) (http.Handler, error) {
+	api, err := admin.New(admin.Config{Service: pr.svc, Authorizer: pr.enf, Tokens: provider, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(admin.Prefix+"/", api)
+	mux.Handle("/", provider)
+	return mux, nil
+}
+
+// policyAuthorizer is the resource API's Authorizer over the process's enforcer: a decision
+// from memory, no database query per request.
+type policyAuthorizer struct {
+	enf *policies.Enforcer
+}
+
+var _ resource.Authorizer = policyAuthorizer{}
+
+// Authorize decides with the enforcer. The enforcer refuses requests it cannot match (a path
+// that is not canonical, a method no rule can name) with an error: that is a denial (403), not
+// an outage, so it is answered as one.
+func (a policyAuthorizer) Authorize(_ context.Context, subject, object, action string) (resource.Decision, error) {
+	d, err := a.enf.Check(subject, object, action)
+	if err != nil {
+		return resource.Decision{Allowed: false, Revision: d.Revision}, nil
+	}
+	return resource.Decision{Allowed: d.Allowed, Revision: d.Revision}, nil
+}
+
+// resourceAuthorizer is the Authorizer the resource API gets (resource.Config.Authorizer).
+func (pr *policyRuntime) resourceAuthorizer() resource.Authorizer {
+	return policyAuthorizer{enf: pr.enf}
+}

@@ -1,0 +1,28 @@
+// Package admin is the provider's admin API for the access policy (issue 5), served by huma on
+// chi under /admin/v1 with RFC 9457 problem+json errors and an OpenAPI 3.1 document at
+// /admin/v1/openapi.json:
+//
+//	GET  /admin/v1/policies                         the rules, role assignments and revision
+//	POST /admin/v1/policies                         an atomic batch {add, remove, comment}
+//	GET  /admin/v1/roles                            the role assignments
+//	POST /admin/v1/roles                            an atomic batch {assign, unassign, comment}
+//	POST /admin/v1/policies/check                   dry run: {subject, object, action}
+//	GET  /admin/v1/policies/revisions               the revisions, newest first, paged
+//	GET  /admin/v1/policies/revisions/{rev}         one revision and its diff
+//	POST /admin/v1/policies/revisions/{rev}/restore restore it, as a new revision
+//
+// Every request goes through, in order (guard):
+//
+//  1. an access token of this provider in the Authorization header (Bearer), live in storage, so
+//     a revoked token is refused at once; else 401 with an RFC 6750 challenge;
+//  2. the scope gatehouse:admin; else 403 insufficient_scope;
+//  3. a policy permission for the caller (user:<sub>, or client:<id> for a client-credentials
+//     token) to do the request's method on its path, decided by the policies Enforcer after it
+//     read the latest revision, so a removed admin is refused at once on every instance; else
+//     403 (and an enforcer that cannot decide is 503: never let through).
+//
+// Changes are validated by policies.Service before anything is saved (422 naming each rule and
+// why), saved as one revision that records the caller as its actor (the audit trail), and
+// serialized, so two admins never lose each other's rules. A caller may grant only what it may do
+// itself (escalation.go).
+package admin
