@@ -45,10 +45,14 @@ type Enforcer struct {
 	poll  time.Duration
 	mu    sync.Mutex // one reload at a time
 	state atomic.Pointer[snapshot]
+	// reference makes the enforcer also hold a Casbin enforcer of the same rules, against
+	// which checkRole verifies every decision (Service's dry runs).
+	reference bool
 }
 
 type snapshot struct {
-	ce  *casbin.Enforcer
+	ix  *index
+	ce  *casbin.Enforcer // nil unless reference
 	rev int64
 }
 
@@ -57,6 +61,9 @@ type Option func(*Enforcer)
 
 // WithLogger sets the logger of reloads and watcher events (default: discard).
 func WithLogger(log *slog.Logger) Option { return func(e *Enforcer) { e.log = log } }
+
+// withReference makes the enforcer keep a Casbin enforcer to verify dry runs against.
+func withReference() Option { return func(e *Enforcer) { e.reference = true } }
 
 // WithPollInterval sets how often Watch reads the latest revision besides the notifications
 // (default DefaultPollInterval).
@@ -103,18 +110,29 @@ func (e *Enforcer) Enforce(rvals ...any) (bool, error) {
 // CanonicalPath). It fails closed: a non-canonical path, an unknown action or subject, or any
 // error is a denial, with an error saying why.
 func (e *Enforcer) Check(sub, obj, act string) (Decision, error) {
-	st := e.state.Load()
-	return check(st.ce, st.rev, sub, obj, act, false)
+	return e.state.Load().check(sub, obj, act, false)
 }
 
-// checkRole is Check that also accepts a role as the subject (Service.Check's dry runs).
+// checkRole is Check that also accepts a role as the subject, and that verifies the decision
+// with Casbin itself when the enforcer holds a reference (Service.Check's dry runs).
 func (e *Enforcer) checkRole(sub, obj, act string) (Decision, error) {
 	st := e.state.Load()
-	return check(st.ce, st.rev, sub, obj, act, true)
+	d, err := st.check(sub, obj, act, true)
+	if err != nil || st.ce == nil {
+		return d, err
+	}
+	ok, explain, err := st.ce.EnforceEx(sub, obj, act)
+	if err != nil {
+		return Decision{Revision: st.rev}, fmt.Errorf("policies: casbin enforce: %w", err)
+	}
+	if ok != d.Allowed {
+		return Decision{Revision: st.rev}, fmt.Errorf("policies: the index (%v) and Casbin (%v, %v) disagree on %s %s %s", d.Allowed, ok, explain, sub, act, obj)
+	}
+	return d, nil
 }
 
-func check(ce *casbin.Enforcer, rev int64, sub, obj, act string, roles bool) (Decision, error) {
-	d := Decision{Revision: rev}
+func (st *snapshot) check(sub, obj, act string, roles bool) (Decision, error) {
+	d := Decision{Revision: st.rev}
 	if _, err := CanonicalPath(obj); err != nil {
 		return d, err
 	}
@@ -127,16 +145,11 @@ func check(ce *casbin.Enforcer, rev int64, sub, obj, act string, roles bool) (De
 	if !roles && strings.HasPrefix(sub, RolePrefix) {
 		return d, fmt.Errorf("policies: subject %q: requests come from users and clients, not roles", truncate(sub))
 	}
-	ok, explain, err := ce.EnforceEx(sub, obj, act)
-	if err != nil {
-		return d, fmt.Errorf("policies: enforce: %w", err)
-	}
+	ok, rule := st.ix.decide(sub, obj, act)
 	d.Allowed = ok
-	if len(explain) > 0 {
-		r, err := ruleFrom(Permission, explain)
-		if err == nil {
-			d.Rule = &r
-		}
+	if rule != nil {
+		r := *rule
+		d.Rule = &r
 	}
 	return d, nil
 }
@@ -149,11 +162,17 @@ func (e *Enforcer) Reload(ctx context.Context) error {
 }
 
 func (e *Enforcer) reload(ctx context.Context) error {
-	ce, rev, err := loadCasbin(ctx, e.db)
+	rules, rev, err := loadRules(ctx, e.db)
 	if err != nil {
 		return err
 	}
-	e.state.Store(&snapshot{ce: ce, rev: rev})
+	st := &snapshot{ix: newIndex(rules), rev: rev}
+	if e.reference {
+		if st.ce, err = newCasbin(rules); err != nil {
+			return err
+		}
+	}
+	e.state.Store(st)
 	return nil
 }
 
@@ -269,15 +288,6 @@ func rowsToRules(rows []row) ([]Rule, error) {
 		rules = append(rules, rule)
 	}
 	return rules, nil
-}
-
-func loadCasbin(ctx context.Context, db *database.DB) (*casbin.Enforcer, int64, error) {
-	rules, rev, err := loadRules(ctx, db)
-	if err != nil {
-		return nil, 0, err
-	}
-	ce, err := newCasbin(rules)
-	return ce, rev, err
 }
 
 // newCasbin builds an in-memory Casbin enforcer of the model and rules.

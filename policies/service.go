@@ -108,7 +108,7 @@ func (s *Service) Check(ctx context.Context, sub, obj, act string) (Decision, er
 	enf := s.enf
 	s.mu.Unlock()
 	if enf == nil {
-		e, err := NewEnforcer(ctx, s.db, WithLogger(s.log))
+		e, err := NewEnforcer(ctx, s.db, WithLogger(s.log), withReference())
 		if err != nil {
 			return Decision{}, err
 		}
