@@ -42,7 +42,7 @@ func BenchmarkEnforce(b *testing.B) {
 	for u := range 1000 {
 		r := u % 100
 		reqs = append(reqs,
-			req{fmt.Sprintf("user:%d", u), fmt.Sprintf("/api/v1/r%d/o%d/42", r, 1), "POST"},        // allowed
+			req{fmt.Sprintf("user:%d", u), fmt.Sprintf("/api/v1/r%d/o%d/42", r, 1), "POST"},         // allowed
 			req{fmt.Sprintf("user:%d", u), fmt.Sprintf("/api/v1/r%d/o%d/42", (r+1)%100, 1), "POST"}, // denied
 		)
 	}
