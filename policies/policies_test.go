@@ -215,3 +215,45 @@ func TestDefaultPolicyOnBothDialects(t *testing.T) {
 		}
 	})
 }
+
+// TestScopesAndRoles_RB06: what a delegated token may do is what both its scopes and its user's
+// roles allow. alice (role:user) with only todos:read cannot write; with both scopes she can;
+// an admin's token with only todos:read cannot write either; scopes never exceed the roles.
+func TestScopesAndRoles_RB06(t *testing.T) {
+	e := newEnforcer(t, dbtest.NewSQLite(t), extraRules...)
+	sc := policies.DefaultScopes()
+	decide := func(sub string, scopes []string, obj, act string) bool {
+		d, err := e.Check(sub, obj, act)
+		return err == nil && d.Allowed && sc.Allows(scopes, obj, act)
+	}
+	read, both := []string{policies.ScopeTodosRead}, []string{policies.ScopeTodosRead, policies.ScopeTodosWrite}
+	for _, tt := range []struct {
+		name     string
+		sub      string
+		scopes   []string
+		obj, act string
+		want     bool
+	}{
+		{"read scope reads", "user:alice", read, "/api/v1/todos", "GET", true},
+		{"RB-06 read scope cannot write", "user:alice", read, "/api/v1/todos", "POST", false},
+		{"RB-06 read scope cannot delete", "user:alice", read, "/api/v1/todos/1", "DELETE", false},
+		{"full scope writes", "user:alice", both, "/api/v1/todos/1", "DELETE", true},
+		{"RB-06 admin with read scope cannot write", "user:root", read, "/api/v1/todos/1", "PUT", false},
+		{"RB-06 scope without role", "user:nobody", both, "/api/v1/todos", "GET", false},
+		{"RB-06 scope does not reach the admin API", "user:root", both, "/admin/v1/policies", "GET", false},
+		{"RB-06 no scopes", "user:alice", nil, "/api/v1/todos", "GET", false},
+		{"RB-06 unknown scope", "user:alice", []string{"todos:*"}, "/api/v1/todos", "GET", false},
+		{"RB-06 deny still wins", "user:bob", both, "/api/v1/todos/1", "DELETE", false},
+		{"scope and path traversal", "user:alice", both, "/api/v1/todos/../todos", "GET", false},
+	} {
+		if got := decide(tt.sub, tt.scopes, tt.obj, tt.act); got != tt.want {
+			t.Errorf("%s: %s %v %s %s = %v, want %v", tt.name, tt.sub, tt.scopes, tt.act, tt.obj, got, tt.want)
+		}
+	}
+	if _, err := policies.NewScopes(map[string][]policies.Grant{"x": {{Object: "/*", Action: "GET"}}}); err == nil {
+		t.Error("NewScopes accepted /*")
+	}
+	if _, err := policies.NewScopes(map[string][]policies.Grant{"x": {{Object: "/a", Action: "get"}}}); err == nil {
+		t.Error("NewScopes accepted action get")
+	}
+}
