@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -101,7 +103,7 @@ func fixedPrincipal(next http.Handler) http.Handler {
 	})
 }
 
-// benchGet runs GET path over HTTP on srv in parallel with the Authorization header auth.
+// benchGet runs GET path over HTTP on h in parallel with the Authorization header auth.
 func benchGet(b *testing.B, h http.Handler, path, auth string) {
 	srv := httptest.NewServer(h)
 	defer srv.Close()
@@ -168,6 +170,32 @@ func newBenchServer(b *testing.B, st resource.Store, cfg resource.Config, auth f
 	return srv
 }
 
+// benchRounds is how many times each variant runs, interleaved with the others, so that a
+// neighbour's load on a shared machine hits every variant alike: GATEHOUSE_BENCH_ROUNDS, default
+// 1. Repeated runs get go test's #01, #02… suffixes; compare their minimums or medians.
+func benchRounds() int {
+	n, err := strconv.Atoi(os.Getenv("GATEHOUSE_BENCH_ROUNDS"))
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}
+
+type benchVariant struct {
+	name string
+	h    http.Handler
+	auth string
+}
+
+// runVariants runs each variant over real HTTP, benchRounds times, interleaved.
+func runVariants(b *testing.B, path string, variants []benchVariant) {
+	for range benchRounds() {
+		for _, v := range variants {
+			b.Run(v.name, func(b *testing.B) { benchGet(b, v.h, path, v.auth) })
+		}
+	}
+}
+
 // BenchmarkGetTodo: GET /api/v1/todos/{id} over real HTTP on the same data, without the bearer
 // middleware (a fixed principal) and with it, verifying an ES256 (the provider's default) or
 // RS256 access token on every request, with the verified-token cache (the default: the same
@@ -186,22 +214,21 @@ func BenchmarkGetTodo(b *testing.B) {
 	}
 	benchDBs(b, func(b *testing.B, db *database.DB) {
 		st, id := benchData(b, db)
-		path := "/api/v1/todos/" + id
-		b.Run("bearer=off", func(b *testing.B) {
-			benchGet(b, newBenchServer(b, st, resource.Config{}, fixedPrincipal), path, "")
-		})
+		variants := []benchVariant{{"bearer=off", newBenchServer(b, st, resource.Config{}, fixedPrincipal), ""}}
 		for _, alg := range []string{"ES256", "RS256"} {
+			tok := "Bearer " + is.token(b, alg, "alice")
 			for _, cache := range []string{"cache=on", "cache=off"} {
-				b.Run("bearer=on/alg="+alg+"/"+cache, func(b *testing.B) {
-					benchGet(b, newBenchServer(b, st, resource.Config{}, verifiers[cache].Middleware), path, "Bearer "+is.token(b, alg, "alice"))
-				})
+				variants = append(variants, benchVariant{"bearer=on/alg=" + alg + "/" + cache,
+					newBenchServer(b, st, resource.Config{}, verifiers[cache].Middleware), tok})
 			}
 		}
+		runVariants(b, "/api/v1/todos/"+id, variants)
 	})
 }
 
-// BenchmarkGetTodoAuthorizer: the same request with the bearer middleware (ES256), without and
-// with a policy check by a trivial in-memory Authorizer; the lead re-runs it with Casbin.
+// BenchmarkGetTodoAuthorizer: the same request with the bearer middleware (ES256, cache on),
+// without and with a policy check by a trivial in-memory Authorizer; the lead re-runs it with
+// the Casbin one.
 //
 //	flock /tmp/gatehouse-heavy.lock go test ./resource -run '^$' -bench BenchmarkGetTodoAuthorizer -benchmem
 func BenchmarkGetTodoAuthorizer(b *testing.B) {
@@ -213,12 +240,10 @@ func BenchmarkGetTodoAuthorizer(b *testing.B) {
 	authz := memAuthorizer{rules: map[[2]string]string{{"user:alice", "GET"}: "/api/v1/todos/"}}
 	benchDBs(b, func(b *testing.B, db *database.DB) {
 		st, id := benchData(b, db)
-		path, tok := "/api/v1/todos/"+id, "Bearer "+is.token(b, "ES256", "alice")
-		b.Run("authz=off", func(b *testing.B) {
-			benchGet(b, newBenchServer(b, st, resource.Config{}, v.Middleware), path, tok)
-		})
-		b.Run("authz=on", func(b *testing.B) {
-			benchGet(b, newBenchServer(b, st, resource.Config{Authorizer: authz}, v.Middleware), path, tok)
+		tok := "Bearer " + is.token(b, "ES256", "alice")
+		runVariants(b, "/api/v1/todos/"+id, []benchVariant{
+			{"authz=off", newBenchServer(b, st, resource.Config{}, v.Middleware), tok},
+			{"authz=on", newBenchServer(b, st, resource.Config{Authorizer: authz}, v.Middleware), tok},
 		})
 	})
 }
