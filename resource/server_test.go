@@ -489,6 +489,7 @@ func TestOpenAPIAndDocs(t *testing.T) {
 		"/api/v1/todos/{id}":      {"get", "patch", "put", "delete"},
 		"/api/v1/categories":      {"get", "post"},
 		"/api/v1/categories/{id}": {"get", "patch", "put", "delete"},
+		"/api/v1/admin/todos":     {"get"},
 	} {
 		for _, m := range methods {
 			if doc.Paths[path][m] == nil {
@@ -497,7 +498,7 @@ func TestOpenAPIAndDocs(t *testing.T) {
 		}
 	}
 	patch, _ := json.Marshal(doc.Paths["/api/v1/todos/{id}"]["patch"])
-	for _, want := range []string{`"412"`, `"428"`, `"422"`, `"todos:write"`, `"ETag"`} {
+	for _, want := range []string{`"412"`, `"428"`, `"422"`, `"503"`, `"todos:write"`, `"ETag"`} {
 		if !strings.Contains(string(patch), want) {
 			t.Errorf("PATCH /api/v1/todos/{id} does not document %s", want)
 		}
