@@ -59,7 +59,7 @@ func newRootCmd(e *env) *cobra.Command {
 	pf.StringVar(&g.database, "database", database.DefaultURL, "database URL: sqlite:PATH or postgres://… (GATEHOUSE_DATABASE)")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	pf.StringVar(&g.secret, "secret", "", "server secrets, comma-separated, newest first, each at least 32 bytes (GATEHOUSE_SECRET); default: a generated file beside a SQLite database")
-	root.AddCommand(newServeCmd(e, g), newMigrateCmd(e, g), newClientsCmd(e, g), newUsersCmd(e, g), newKeysCmd(e, g), newBenchCmd(e, g), newVersionCmd(e))
+	root.AddCommand(newServeCmd(e, g), newMigrateCmd(e, g), newClientsCmd(e, g), newUsersCmd(e, g), newKeysCmd(e, g), newPoliciesCmd(e, g), newRolesCmd(e, g), newBenchCmd(e, g), newVersionCmd(e))
 	return root
 }
 
