@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/casbin/casbin/v2"
-	"github.com/casbin/casbin/v2/util"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/gatehouse-id/gatehouse/internal/database"
@@ -537,65 +535,50 @@ func validateChange(current []Rule, ch Change) error {
 		}
 	}
 	if mayReduce {
-		after, err := hasAdmin(result)
-		if err != nil {
-			return err
-		}
-		if !after {
-			before, err := hasAdmin(current)
-			if err != nil {
-				return err
-			}
-			if before {
-				return &ValidationError{Problems: []Problem{{Index: -1, Reason: "the change would leave no user with access to the admin API (/admin/v1/policies and /admin/v1/roles); grant another user role:admin first"}}}
-			}
+		if !hasAdmin(result) && hasAdmin(current) {
+			return &ValidationError{Problems: []Problem{{Index: -1, Reason: "the change would leave no user with access to the admin API (/admin/v1/policies and /admin/v1/roles); grant another user role:admin first"}}}
 		}
 	}
 	return nil
 }
 
 // hasAdmin reports whether some user may make every request of AdminProbes under rules.
-func hasAdmin(rules []Rule) (bool, error) {
-	ce, err := newCasbin(rules)
-	if err != nil {
-		return false, err
-	}
-	// Candidates: users with an allow rule on the first probe, directly or through a role.
-	probe := AdminProbes[0]
-	seen := map[string]bool{}
-	var candidates []string
-	add := func(sub string) {
-		if strings.HasPrefix(sub, UserPrefix) && !seen[sub] {
-			seen[sub] = true
-			candidates = append(candidates, sub)
+// Candidates are the users who hold, directly or through roles, an allow rule for the first
+// probe; each is then decided on every probe (so denials count).
+func hasAdmin(rules []Rule) bool {
+	ix := newIndex(rules)
+	holders := map[string][]string{} // role → subjects assigned to it
+	for _, r := range rules {
+		if r.Type == Assignment {
+			holders[r.Role] = append(holders[r.Role], r.Subject)
 		}
 	}
+	probe := AdminProbes[0]
+	var queue []string
 	for _, r := range rules {
-		if r.Type != Permission || r.Effect != Allow || !util.KeyMatch2(probe[0], r.Object) || (r.Action != AnyAction && r.Action != probe[1]) {
+		if r.Type == Permission && r.Effect == Allow && (r.Action == AnyAction || r.Action == probe[1]) && compilePattern(r.Object).match(probe[0]) {
+			queue = append(queue, r.Subject)
+		}
+	}
+	seen := map[string]bool{}
+	for len(queue) > 0 {
+		sub := queue[0]
+		queue = queue[1:]
+		if seen[sub] {
 			continue
 		}
-		add(r.Subject)
-		if strings.HasPrefix(r.Subject, RolePrefix) {
-			users, err := ce.GetImplicitUsersForRole(r.Subject)
-			if err != nil {
-				return false, fmt.Errorf("policies: users of %s: %w", r.Subject, err)
-			}
-			for _, u := range users {
-				add(u)
-			}
+		seen[sub] = true
+		if strings.HasPrefix(sub, UserPrefix) && allowsAll(ix, sub) {
+			return true
 		}
+		queue = append(queue, holders[sub]...)
 	}
-	for _, u := range candidates {
-		if allowsAll(ce, u) {
-			return true, nil
-		}
-	}
-	return false, nil
+	return false
 }
 
-func allowsAll(ce *casbin.Enforcer, sub string) bool {
+func allowsAll(ix *index, sub string) bool {
 	for _, p := range AdminProbes {
-		if ok, err := ce.Enforce(sub, p[0], p[1]); err != nil || !ok {
+		if ok, _ := ix.decide(sub, p[0], p[1]); !ok {
 			return false
 		}
 	}

@@ -177,6 +177,13 @@ func TestLockout(t *testing.T) {
 		if _, err := s.Unassign(t.Context(), "user:direct", "user:second", "role:admin", ""); err != nil {
 			t.Fatalf("unassign with a direct admin left: %v", err)
 		}
+		// A user whose role inherits role:admin is an admin too.
+		mustApply(t, s, "user:direct", policies.Change{Add: []policies.Rule{policies.Assigning("role:ops", "role:admin"), policies.Assigning("user:ops", "role:ops")}})
+		mustApply(t, s, "user:ops", policies.Change{Remove: []policies.Rule{policies.Allowing("user:direct", "/admin/v1/*", "*")}})
+		_, err := s.Unassign(t.Context(), "user:ops", "user:ops", "role:ops", "")
+		if ps := problems(t, err); len(ps) != 1 || ps[0].Index != -1 {
+			t.Errorf("removing the last (inherited) admin: problems = %+v", ps)
+		}
 	})
 }
 
