@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -71,9 +72,13 @@ func (pr *policyRuntime) Close() {
 
 // withAdminAPI serves the policy admin API at /admin/v1/ and everything else from the provider,
 // on the provider's listener. The admin API validates tokens with the provider itself (so a
-// revoked token is refused at once) and authorizes each route with the policy.
-func withAdminAPI(provider *idp.Server, pr *policyRuntime, log *slog.Logger) (http.Handler, error) {
-	api, err := admin.New(admin.Config{Service: pr.svc, Authorizer: pr.enf, Tokens: provider, Log: log})
+// revoked token is refused at once) and authorizes each route with the policy. secure (an https
+// issuer) adds HSTS to its responses, as the provider's.
+func withAdminAPI(provider *idp.Server, pr *policyRuntime, secure bool, log *slog.Logger) (http.Handler, error) {
+	if provider == nil {
+		return nil, errors.New("admin API: no provider")
+	}
+	api, err := admin.New(admin.Config{Service: pr.svc, Authorizer: pr.enf, Tokens: provider, Secure: secure, Log: log})
 	if err != nil {
 		return nil, err
 	}

@@ -55,6 +55,8 @@ type Config struct {
 	MaxBodyBytes int64
 	// Realm is the realm of the WWW-Authenticate challenges ("gatehouse" if empty).
 	Realm string
+	// Secure adds HSTS to the security headers (the issuer is https).
+	Secure bool
 }
 
 // Server is the admin API.
@@ -91,11 +93,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
 
 // routes builds the router. Middleware order, written once: request ID, access log, recover,
-// no-store on everything; then, per operation, guard (token, scope, policy) and huma's body cap
+// security headers (HD-02) and no-store on everything; then, per operation, guard (token, scope, policy) and huma's body cap
 // and validation.
 func (s *Server) routes() {
 	r := chi.NewRouter()
-	r.Use(web.RequestID, web.AccessLog(s.log), web.Recover(s.log), noStore)
+	r.Use(web.RequestID, web.AccessLog(s.log), web.Recover(s.log), web.SecurityHeaders(s.cfg.Secure), noStore)
 	config := huma.DefaultConfig("Gatehouse admin API", "1.0.0")
 	config.CreateHooks = nil
 	config.SchemasPath = ""

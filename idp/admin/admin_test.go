@@ -83,7 +83,8 @@ func TestAdminAuthentication_RB08_VU04(t *testing.T) {
 		}
 
 		// The admin may; so may the client once it holds role:admin (granted by the admin).
-		if r := e.call(adminTok, "GET", "/admin/v1/policies", ""); r.status != 200 || r.header.Get("Gatehouse-Policy-Revision") != strconv.FormatInt(before, 10) {
+		if r := e.call(adminTok, "GET", "/admin/v1/policies", ""); r.status != 200 || r.header.Get("Gatehouse-Policy-Revision") != strconv.FormatInt(before, 10) ||
+			r.header.Get("Cache-Control") != "no-store" || r.header.Get("X-Content-Type-Options") != "nosniff" || r.header.Get("X-Frame-Options") != "DENY" {
 			t.Fatalf("admin GET policies: %d %v %s", r.status, r.header, r.body)
 		}
 		if r := e.call(adminTok, "POST", "/admin/v1/roles", `{"assign":[{"subject":"`+svc+`","role":"role:admin"}],"comment":"automation"}`); r.status != 201 {
