@@ -228,6 +228,9 @@ func (e *Enforcer) Watch(ctx context.Context, listenURL string) error {
 		case n, ok := <-events:
 			if !ok {
 				events = nil
+				if ctx.Err() == nil {
+					e.log.Error("policy listener stopped; polling only", "poll", e.poll)
+				}
 				continue
 			}
 			if n.Reconnected {

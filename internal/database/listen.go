@@ -3,7 +3,6 @@ package database
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/url"
 	"time"
 
@@ -22,8 +21,10 @@ type Notification struct {
 const ListenApplicationName = "gatehouse-listen"
 
 // Listen runs LISTEN channel on a PostgreSQL connection of its own (lib/pq's Listener, which
-// reconnects by itself) and delivers its events until ctx is done, then closes the channel. The
-// first event is a Reconnected once the connection listens.
+// reconnects by itself) and delivers its events until ctx is done, then closes the channel. It
+// returns at once, even while the database is unreachable; a Reconnected event comes each time
+// the connection listens again, the first time included. The channel is also closed if the
+// server refuses the LISTEN.
 func Listen(ctx context.Context, rawURL, channel string) (<-chan Notification, error) {
 	dialect, dsn, _, err := parse(rawURL)
 	if err != nil {
@@ -43,23 +44,28 @@ func Listen(ctx context.Context, rawURL, channel string) (<-chan Notification, e
 	}
 	u.RawQuery = q.Encode()
 
-	connected := make(chan struct{}, 1)
+	reconnected := make(chan struct{}, 1)
 	l := pq.NewListener(u.String(), 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, _ error) {
-		if ev == pq.ListenerEventConnected || ev == pq.ListenerEventReconnected {
+		if ev == pq.ListenerEventReconnected {
 			select {
-			case connected <- struct{}{}:
+			case reconnected <- struct{}{}:
 			default:
 			}
 		}
 	})
-	if err := l.Listen(channel); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("listen %s: %w", channel, err)
-	}
 	out := make(chan Notification, 16)
 	go func() {
 		defer close(out)
-		defer l.Close()
+		// l.Listen waits for the first connection; Close (deferred, or at ctx's end) ends the wait.
+		listening := make(chan error, 1)
+		go func() { listening <- l.Listen(channel) }()
+		wait := listening // nil once Listen returned
+		defer func() {
+			l.Close()
+			if wait != nil {
+				<-wait
+			}
+		}()
 		// Ping finds a dead connection that no read has noticed; the Listener then reconnects.
 		ping := time.NewTicker(10 * time.Second)
 		defer ping.Stop()
@@ -71,19 +77,21 @@ func Listen(ctx context.Context, rawURL, channel string) (<-chan Notification, e
 				return false
 			}
 		}
-		if !send(Notification{Reconnected: true}) {
-			return
-		}
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-connected:
+			case err := <-wait:
+				wait = nil
+				if err != nil || !send(Notification{Reconnected: true}) {
+					return
+				}
+			case <-reconnected:
 				if !send(Notification{Reconnected: true}) {
 					return
 				}
 			case n := <-l.Notify:
-				// nil: the connection was re-established (Reconnected comes through connected).
+				// nil: the connection was re-established (reported through reconnected).
 				if n != nil && !send(Notification{Payload: n.Extra}) {
 					return
 				}
