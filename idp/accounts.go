@@ -52,21 +52,26 @@ var reservedLocalParts = map[string]bool{
 func CanonicalEmail(raw, issuerHost string) (string, error) {
 	e := strings.TrimSpace(norm.NFKC.String(raw))
 	if e == "" || len(e) > 254 || !utf8.ValidString(e) {
-		return "", errors.New("Enter a valid email address.")
+		return "", formError("Enter a valid email address.")
 	}
 	a, err := mail.ParseAddress(e)
 	if err != nil || a.Address != e || a.Name != "" {
-		return "", errors.New("Enter a valid email address, such as name@example.com.")
+		return "", formError("Enter a valid email address, such as name@example.com.")
 	}
 	local, domain, _ := strings.Cut(e, "@")
 	if mixedScripts(local) || mixedScripts(domain) {
-		return "", errors.New("This address mixes letters of different alphabets. Enter it as your provider spells it.")
+		return "", formError("This address mixes letters of different alphabets. Enter it as your provider spells it.")
 	}
 	if h := strings.ToLower(issuerHost); h != "" && strings.EqualFold(domain, h) && reservedLocalParts[strings.ToLower(local)] {
-		return "", errors.New("This address is reserved.")
+		return "", formError("This address is reserved.")
 	}
 	return e, nil
 }
+
+// formError is a message about a form field, written for the person who filled it in.
+type formError string
+
+func (e formError) Error() string { return string(e) }
 
 // mixedScripts reports whether s has letters from Latin and from Cyrillic or Greek, the classic
 // homoglyph mix ("аlice" with a Cyrillic а).
@@ -222,7 +227,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "message.html", map[string]any{
-		"Title": "Check your inbox", "Message": strings.Replace(registeredMessage, "%s", email, 1),
+		"Title": "Check your inbox", "Message": fmt.Sprintf(registeredMessage, email),
 	})
 }
 
@@ -333,7 +338,7 @@ func (s *Server) handleResetRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, r, http.StatusOK, "message.html", map[string]any{
 		"Title":   "Check your inbox",
-		"Message": strings.Replace(strings.Replace(resetSentMessage, "%s", email, 1), "%s", humanDuration(s.cfg.ResetLinkLifespan), 1),
+		"Message": fmt.Sprintf(resetSentMessage, email, humanDuration(s.cfg.ResetLinkLifespan)),
 	})
 }
 

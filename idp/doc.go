@@ -18,15 +18,31 @@
 //     max_age) the browser goes to /login?return_to=<the same request>; prompt=none answers
 //     login_required instead. return_to may only be a relative URL to the authorization
 //     endpoint.
-//  3. POST /login checks the CSRF token and the password (argon2id; unknown emails cost a hash
-//     too), starts a new session with a fresh ID and answers 303 to return_to, with the login
-//     prompts and max_age removed since a fresh login satisfies them.
+//  3. POST /login is counted per client IP (429 past the limit), checks the CSRF token, then the
+//     per-account throttle (throttle.go: a conditional UPDATE in the database admits the attempt
+//     or answers 429 with Retry-After, before any hash), then the password (argon2id; unknown
+//     emails cost a hash too), starts a new session with a fresh ID, sets the device cookie that
+//     exempts this browser from the account's throttle, and answers 303 to return_to, with the
+//     login prompts and max_age removed since a fresh login satisfies them. An account whose
+//     address is not confirmed gets a new confirmation link instead of a session.
 //  4. A third-party client without a stored consent covering the scopes and audiences gets the
 //     consent page; its form carries a challenge MAC-bound to the session and the exact request
 //     for ten minutes. POST /consent stores the consent and answers 303 to return_to, or sends
 //     access_denied to the client. First-party clients skip consent.
 //  5. The code is issued (single use, five minutes) with the grant's session: ID-token claims,
 //     the access token's client_id, and the grant's absolute end for refresh tokens.
+//
+// The account pages (accounts.go) follow one rule: no answer tells whether an address has an
+// account (AN-03). /register creates an unconfirmed account and mails a confirmation link, or
+// for a taken address mails its owner a notice, with the same page and the same hashing work;
+// /verify shows a button (opening a link changes nothing, mail scanners open links) whose POST
+// uses the link. /reset mails a link for known addresses only and answers the same either way;
+// /reset/confirm sets the new password, confirms the address and, in one transaction, uses the
+// link, ends every login session and revokes every token of the user. /password changes the
+// password of a signed-in user, who must give the current one; the other sessions and the
+// tokens end. Links carry 256 random bits, are stored as SHA-256 digests, expire (24 h and
+// 30 min by default) and are deleted when used. Mail goes through a Mailer (idp/mail: SMTP or an
+// outbox folder), in the background so that its latency tells nothing.
 //
 // Access tokens are RFC 9068 JWTs signed by the active key of the configured algorithm (ES256 by
 // default), stored as the SHA-256 of the whole token so that introspection is a lookup. Codes and

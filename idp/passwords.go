@@ -52,17 +52,6 @@ var commonPasswords = sync.OnceValues(func() (map[string]struct{}, error) {
 	return set, nil
 })
 
-// loadCommonPasswords makes sure the embedded list decodes, at start-up.
-func loadCommonPasswords() (*commonPasswordsInfo, error) {
-	set, err := commonPasswords()
-	if err != nil {
-		return nil, err
-	}
-	return &commonPasswordsInfo{n: len(set)}, nil
-}
-
-type commonPasswordsInfo struct{ n int }
-
 // CommonPasswordCount is the number of entries of the embedded common-password list.
 func CommonPasswordCount() int {
 	set, _ := commonPasswords()

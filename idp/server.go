@@ -41,7 +41,6 @@ type Server struct {
 	limits   limits
 	mailer   Mailer
 	mailWG   sync.WaitGroup
-	common   *commonPasswordsInfo
 }
 
 // Deps are the server's collaborators, built by cmd/gatehouse.
@@ -90,7 +89,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	if s.mailer == nil {
 		s.mailer = logMailer{log: d.Log}
 	}
-	if s.common, err = loadCommonPasswords(); err != nil {
+	if _, err := commonPasswords(); err != nil { // the embedded list must decode
 		return nil, err
 	}
 	if err := s.buildLimits(d.Limits); err != nil {

@@ -117,3 +117,39 @@ func TestAccountThrottleOwner_RL05(t *testing.T) {
 		t.Fatalf("alice's device cookie on bob's throttled account: %d, want 429", resp.StatusCode)
 	}
 }
+
+// TestAccountThrottleManyIPs_RL05: 150 wrong passwords for alice, each from another address
+// (through a trusted proxy, so that the per-IP limit never fires), get the 5 free guesses
+// checked and no more; alice's own browser, which signed in before, still signs in with the
+// right password: a soft lock for the attacker, none for the owner.
+func TestAccountThrottleManyIPs_RL05(t *testing.T) {
+	h := sqliteHarness(t, withTrustedProxies("127.0.0.0/8", "::1/128"),
+		withLimits(idp.Limits{Login: "3-M", Token: "100000-M", TokenClient: "100000-M", Introspect: "100000-M", Account: "100000-M"}))
+	h.user("alice@example.com")
+	owner := h.browser()
+	if ok, r, body := owner.login("alice@example.com", testPassword); !ok {
+		t.Fatalf("owner's first login: %d %s", r.StatusCode, trim([]byte(body)))
+	}
+	before := h.hasher.Verifications()
+	attacker := h.browser()
+	form := attacker.loginForm("alice@example.com", "wrong password")
+	got := map[int]int{}
+	for i := range 150 {
+		ip := "198.51." + strconv.Itoa(100+i/250) + "." + strconv.Itoa(1+i%250)
+		req, _ := http.NewRequest(http.MethodPost, h.issuer+"/login", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", ip)
+		resp, err := attacker.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got[resp.StatusCode]++
+	}
+	if checks := h.hasher.Verifications() - before; checks != 5 || got[http.StatusUnauthorized] != 5 || got[http.StatusTooManyRequests] != 145 {
+		t.Fatalf("150 guesses from 150 addresses: statuses %v, %d password checks; want 5 × 401, 145 × 429, 5 checks", got, checks)
+	}
+	if ok, r, body := owner.login("alice@example.com", testPassword); !ok {
+		t.Fatalf("owner after the attack: %d %s", r.StatusCode, trim([]byte(body)))
+	}
+}

@@ -1,8 +1,10 @@
 package mail_test
 
 import (
+	"bufio"
 	"bytes"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,5 +83,84 @@ func TestSMTPURL(t *testing.T) {
 		if !strings.Contains(err.Error(), "GATEHOUSE_SMTP_URL") || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("NewSMTP(%s) = %v: must name the setting and hide the password", bad, err)
 		}
+	}
+}
+
+// fakeSMTP is a minimal SMTP server on loopback that records each message's data.
+func fakeSMTP(t *testing.T) (addr string, got chan string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	got = make(chan string, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r, w := bufio.NewReader(c), bufio.NewWriter(c)
+				say := func(s string) { w.WriteString(s + "\r\n"); w.Flush() }
+				say("220 fake ESMTP")
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					cmd := strings.ToUpper(strings.TrimSpace(line))
+					switch {
+					case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"):
+						say("250-fake\r\n250 8BITMIME")
+					case strings.HasPrefix(cmd, "DATA"):
+						say("354 go on")
+						var data strings.Builder
+						for {
+							l, err := r.ReadString('\n')
+							if err != nil {
+								return
+							}
+							if l == ".\r\n" {
+								break
+							}
+							data.WriteString(l)
+						}
+						got <- data.String()
+						say("250 queued")
+					case strings.HasPrefix(cmd, "QUIT"):
+						say("221 bye")
+						return
+					default: // MAIL, RCPT, RSET, NOOP
+						say("250 ok")
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), got
+}
+
+// TestSMTPSend delivers a mail through go-mail to a fake SMTP server on loopback.
+func TestSMTPSend(t *testing.T) {
+	addr, got := fakeSMTP(t)
+	var logs bytes.Buffer
+	s, err := mail.NewSMTP("smtp://"+addr+"?tls=none", "Gatehouse <noreply@example.com>", slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(t.Context(), idp.Message{To: "alice@example.com", Subject: "Confirm your email address", Text: "token=SECRETTOKEN"}); err != nil {
+		t.Fatalf("Send = %v", err)
+	}
+	data := <-got
+	for _, want := range []string{"To: <alice@example.com>", "From: \"Gatehouse\" <noreply@example.com>", "Subject: Confirm your email address", "SECRETTOKEN"} {
+		if !strings.Contains(data, want) {
+			t.Fatalf("message lacks %q:\n%s", want, data)
+		}
+	}
+	if strings.Contains(logs.String(), "SECRETTOKEN") || !strings.Contains(logs.String(), "alice@example.com") {
+		t.Fatalf("log: %s", logs.String())
 	}
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package idp_test
+
+const raceEnabled = false
