@@ -64,6 +64,9 @@ func TestApplyRevisionsAudit(t *testing.T) {
 		if len(revs) != 3 || revs[0].Number != 3 || revs[2].Number != 1 || revs[2].Actor != "migration" {
 			t.Fatalf("revisions = %+v", revs)
 		}
+		if seed := revs[2].Time; seed.Before(before.Add(-time.Hour)) || seed.After(time.Now()) {
+			t.Errorf("the seed revision's time is %v, want the migration's", seed)
+		}
 		got := revs[0]
 		if got.Actor != "user:root" || got.Time.Before(before) || got.Time.After(time.Now()) ||
 			len(got.Added) != 1 || got.Added[0].Action != "HEAD" || len(got.Removed) != 1 || got.Removed[0].Action != "PUT" {
