@@ -262,6 +262,7 @@ type ValidationError struct {
 	Problems []Problem
 }
 
+// Error lists the problems, each as "add[i] (rule) reason".
 func (e *ValidationError) Error() string {
 	var b strings.Builder
 	b.WriteString("invalid policy change:")
