@@ -94,6 +94,11 @@ func TestAdminAuthentication_RB08_VU04(t *testing.T) {
 			t.Fatalf("client admin adds a rule: %d %s", r.status, r.body)
 		}
 
+		// The OpenAPI document is public (it describes the API, it reveals no policy).
+		if r := e.call("", "GET", "/admin/v1/openapi.json", ""); r.status != 200 || !strings.Contains(string(r.body), `"/admin/v1/policies/revisions/{rev}/restore"`) {
+			t.Errorf("openapi.json: %d %.200s", r.status, r.body)
+		}
+
 		// A delegated reader: GET on the admin API only.
 		if r := e.call(adminTok, "POST", "/admin/v1/policies", `{"add":[{"type":"p","subject":"`+ritaSub+`","object":"/admin/v1/*","action":"GET","effect":"allow"}]}`); r.status != 201 {
 			t.Fatalf("grant rita read access: %d %s", r.status, r.body)
@@ -410,8 +415,10 @@ func TestAdminLockout(t *testing.T) {
 }
 
 // TestAdminEscalation_RB08: a delegated admin may change roles but not grant what it may not do
-// itself: assigning role:admin, adding an allow it lacks, or lifting a deny on itself is 403,
-// and nothing is saved; assigning role:user, whose grants it has, works.
+// itself: assigning role:admin, adding an allow it lacks, lifting a deny on itself, dropping a
+// restricting role, or restoring a revision from before its restrictions is 403 naming each
+// rule, and nothing is saved; assigning a role whose grants it has works, and the full admin
+// may lift the restrictions.
 func TestAdminEscalation_RB08(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, newDB func(t *testing.T) *database.DB) {
 		e := newEnv(t, newDB(t))
@@ -426,6 +433,9 @@ func TestAdminEscalation_RB08(t *testing.T) {
 			policies.Allowing(dana, "/admin/v1/*", "*"),
 			policies.Assigning(dana, "role:user"),
 			policies.Denying(dana, "/api/v1/admin/todos", "GET"),
+			policies.Denying("role:restricted", "/api/v1/categories", "POST"),
+			policies.Assigning(dana, "role:restricted"),
+			policies.Allowing("role:reader", "/api/v1/todos", "GET"),
 		}})
 		if r := e.call(atok, "POST", "/admin/v1/policies", setup); r.status != 201 {
 			t.Fatalf("setup: %d %s", r.status, r.body)
@@ -436,19 +446,25 @@ func TestAdminEscalation_RB08(t *testing.T) {
 			{"assign role:admin", "/admin/v1/roles", `{"assign":[{"subject":"` + dana + `","role":"role:admin"}]}`},
 			{"allow itself everything", "/admin/v1/policies", mustJSON(t, map[string]any{"add": []policies.Rule{policies.Allowing(dana, "/api/v1/*", "*")}})},
 			{"lift its deny", "/admin/v1/policies", mustJSON(t, map[string]any{"remove": []policies.Rule{policies.Denying(dana, "/api/v1/admin/todos", "GET")}})},
+			{"drop its restricting role", "/admin/v1/roles", `{"unassign":[{"subject":"` + dana + `","role":"role:restricted"}]}`},
+			{"restore the policy before its restrictions", "/admin/v1/policies/revisions/2/restore", ""},
 		} {
 			r := e.call(dtok, "POST", tc.path, tc.body)
 			var p problem
 			r.json(t, &p)
-			if r.status != 403 || len(p.Errors) != 1 || !strings.Contains(p.Errors[0].Message, "may not grant it") {
+			if r.status != 403 || len(p.Errors) == 0 || !strings.Contains(p.Errors[0].Message, "may not grant it") {
 				t.Errorf("%s: %d %s, want 403 naming the rule", tc.name, r.status, r.body)
 			}
 		}
 		if got := e.policy().Revision; got != before {
 			t.Fatalf("refused escalations changed the policy: %d → %d", before, got)
 		}
-		if r := e.call(dtok, "POST", "/admin/v1/roles", `{"assign":[{"subject":"`+carl+`","role":"role:user"}]}`); r.status != 201 {
-			t.Fatalf("assign role:user: %d %s", r.status, r.body)
+		if r := e.call(dtok, "POST", "/admin/v1/roles", `{"assign":[{"subject":"`+carl+`","role":"role:reader"}]}`); r.status != 201 {
+			t.Fatalf("assign role:reader: %d %s", r.status, r.body)
+		}
+		// The full admin may lift dana's restrictions: it may do what they forbid.
+		if r := e.call(atok, "POST", "/admin/v1/roles", `{"unassign":[{"subject":"`+dana+`","role":"role:restricted"}]}`); r.status != 201 {
+			t.Fatalf("admin unassigns role:restricted: %d %s", r.status, r.body)
 		}
 	})
 }

@@ -16,12 +16,29 @@ import (
 //     only a pattern at least as wide as the rule's matches);
 //   - an added role assignment: the same for every allow rule the role carries, its inherited
 //     roles' included;
-//   - a removed deny rule: the same for the rule's object and action.
+//   - a removed deny rule: the same for the rule's object and action;
+//   - a removed role assignment: the same for every deny rule the role carries (taking a
+//     restricting role away lifts its denies).
 //
-// Adding denies and removing allows or assignments only take access away: they pass (the
-// Service refuses to lock the last admin out).
+// Adding denies and removing allows only take access away: they pass (the Service refuses to
+// lock the last admin out). A pattern read as a path is checked against the caller's rules as
+// the enforcer decides it, so a deny of the caller on a narrower path inside a wider grant does
+// not count against the grant: the check bounds what is granted by the caller's own grants.
 func (s *Server) escalation(ctx context.Context, who string, ch policies.Change) ([]policies.Problem, error) {
-	var roleRules map[string][]policies.Rule // role → its allow rules, built on first need
+	var allows, denies map[string][]policies.Rule // role → its rules, built on first need
+	roles := func(effect string) (map[string][]policies.Rule, error) {
+		if allows == nil {
+			p, err := s.cfg.Service.List(ctx)
+			if err != nil {
+				return nil, err
+			}
+			allows, denies = roleRules(p, policies.Allow), roleRules(p, policies.Deny)
+		}
+		if effect == policies.Deny {
+			return denies, nil
+		}
+		return allows, nil
+	}
 	var problems []policies.Problem
 	check := func(list string, i int, rule policies.Rule, grants []policies.Rule) {
 		for _, g := range grants {
@@ -40,19 +57,26 @@ func (s *Server) escalation(ctx context.Context, who string, ch policies.Change)
 		case r.Type == policies.Permission && r.Effect == policies.Allow:
 			check("add", i, r, []policies.Rule{r})
 		case r.Type == policies.Assignment:
-			if roleRules == nil {
-				p, err := s.cfg.Service.List(ctx)
-				if err != nil {
-					return nil, err
-				}
-				roleRules = rolePermissions(p)
+			m, err := roles(policies.Allow)
+			if err != nil {
+				return nil, err
 			}
-			check("add", i, r, roleRules[r.Role])
+			check("add", i, r, m[r.Role])
 		}
 	}
 	for i, r := range ch.Remove {
-		if r.Validate() == nil && r.Type == policies.Permission && r.Effect == policies.Deny {
+		if r.Validate() != nil {
+			continue
+		}
+		switch {
+		case r.Type == policies.Permission && r.Effect == policies.Deny:
 			check("remove", i, r, []policies.Rule{r})
+		case r.Type == policies.Assignment:
+			m, err := roles(policies.Deny)
+			if err != nil {
+				return nil, err
+			}
+			check("remove", i, r, m[r.Role])
 		}
 	}
 	return problems, nil
@@ -78,9 +102,9 @@ func (s *Server) mayDo(who, obj, act string) string {
 	return ""
 }
 
-// rolePermissions maps each role to the allow rules it carries, directly or through the roles
-// it inherits (g, role:a, role:b).
-func rolePermissions(p policies.Policy) map[string][]policies.Rule {
+// roleRules maps each role to the permission rules of the effect it carries, directly or
+// through the roles it inherits (g, role:a, role:b).
+func roleRules(p policies.Policy, effect string) map[string][]policies.Rule {
 	parents := map[string][]string{}
 	for _, a := range p.Assignments {
 		if strings.HasPrefix(a.Subject, policies.RolePrefix) {
@@ -89,7 +113,7 @@ func rolePermissions(p policies.Policy) map[string][]policies.Rule {
 	}
 	direct := map[string][]policies.Rule{}
 	for _, r := range p.Permissions {
-		if r.Effect == policies.Allow && strings.HasPrefix(r.Subject, policies.RolePrefix) {
+		if r.Effect == effect && strings.HasPrefix(r.Subject, policies.RolePrefix) {
 			direct[r.Subject] = append(direct[r.Subject], r)
 		}
 	}
