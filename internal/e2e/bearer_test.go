@@ -97,9 +97,15 @@ func (p *provider) sibling(t *testing.T, ownIssuer bool, mod func(*idp.Config)) 
 // configuration for it.
 func (p *provider) machineClient(t *testing.T, audience string) *clientcredentials.Config {
 	t.Helper()
+	return p.machineClientID(t, "svc-"+uuid.NewString()[:8], audience)
+}
+
+// machineClientID is machineClient with the client ID id.
+func (p *provider) machineClientID(t *testing.T, id, audience string) *clientcredentials.Config {
+	t.Helper()
 	secret := idp.GenerateClientSecret()
 	c := &idp.Client{
-		ID: "svc-" + uuid.NewString()[:8], Name: "Service", SecretHash: idp.HashClientSecret([]byte(secret)),
+		ID: id, Name: "Service", SecretHash: idp.HashClientSecret([]byte(secret)),
 		TokenEndpointAuthMethod: idp.AuthMethodBasic, GrantTypes: []string{"client_credentials"},
 		Scopes: []string{"todos:read"}, Audiences: []string{audience}, CreatedAt: time.Now(), UpdatedAt: time.Now(),
 	}

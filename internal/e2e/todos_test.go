@@ -89,6 +89,12 @@ type todosAPI struct {
 // change the verifier's configuration.
 func startTodos(t *testing.T, p *provider, mods ...func(*bearer.Config)) *todosAPI {
 	t.Helper()
+	return startTodosWith(t, p, resource.Config{}, mods...)
+}
+
+// startTodosWith is startTodos with the API's configuration (an Authorizer, say).
+func startTodosWith(t *testing.T, p *provider, rc resource.Config, mods ...func(*bearer.Config)) *todosAPI {
+	t.Helper()
 	st, err := rsqlstore.New(dbtest.NewSQLite(t), []byte(strings.Repeat("k", 32)))
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +109,7 @@ func startTodos(t *testing.T, p *provider, mods ...func(*bearer.Config)) *todosA
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := resource.NewServer(resource.Config{}, st, v.Middleware, slog.New(slog.DiscardHandler))
+	api, err := resource.NewServer(rc, st, v.Middleware, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
