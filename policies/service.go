@@ -26,11 +26,12 @@ var (
 	ErrNoChange = errors.New("policies: the policy already is as asked")
 )
 
-// AdminProbes are the requests that make a user an admin for the lockout check: a change that
-// would leave no user allowed all of them, when some user was before, is refused.
+// AdminProbes are the requests that make a user an admin for the lockout check: reading and
+// changing the policy and the roles through the admin API (idp/admin). A change that would leave
+// no user allowed all of them, when some user was before, is refused.
 var AdminProbes = [][2]string{
-	{"/admin/v1/policies", "GET"}, {"/admin/v1/policies", "POST"}, {"/admin/v1/policies", "DELETE"},
-	{"/admin/v1/roles", "GET"}, {"/admin/v1/roles", "POST"}, {"/admin/v1/roles", "DELETE"},
+	{"/admin/v1/policies", "GET"}, {"/admin/v1/policies", "POST"},
+	{"/admin/v1/roles", "GET"}, {"/admin/v1/roles", "POST"},
 }
 
 // Revision is one change of the policy: who made it, when, why, and what it added and removed.
