@@ -30,10 +30,22 @@ const (
 	badLinkMessage    = "This link is invalid, was already used, or has expired. Ask for a new one."
 )
 
-// resetMailThrottle bounds reset mails per address across every IP, so that nobody can flood an
-// inbox (the per-IP limit only bounds one network): three at once, then one per minute doubling
-// to one an hour. A refused request gets the same answer and sends nothing.
-var resetMailThrottle = ThrottlePolicy{Free: 3, Base: time.Minute, Max: time.Hour}
+// mailThrottle bounds the mail sent to one address across every IP (RL-07: limited per
+// identifier too), so that nobody floods an inbox with registrations or reset requests from many
+// networks: five at once, then one after a minute, doubling to one an hour. A request whose mail
+// is refused gets the same answer and sends nothing. The count is a throttle key in the database
+// (Store.TakeLoginAttempt), shared by every instance.
+var mailThrottle = ThrottlePolicy{Free: 5, Base: time.Minute, Max: time.Hour}
+
+// mayMail reports whether one more mail may go to the address now.
+func (s *Server) mayMail(ctx context.Context, email string) bool {
+	ok, _, err := s.store.TakeLoginAttempt(ctx, hashID("mail:"+NormalizeEmail(email)), mailThrottle)
+	if err != nil {
+		s.log.Error("mail throttle", "err", err, "request_id", web.GetRequestID(ctx))
+		return false
+	}
+	return ok
+}
 
 // reservedLocalParts are mailbox names (RFC 2142 and the usual staff names) that nobody may
 // register at the provider's own domain: an account there would pass for the operator's.
@@ -129,6 +141,9 @@ func (s *Server) newUserToken(ctx context.Context, userID, purpose string, ttl t
 // sendVerification mails u a new verification link. Errors are logged: the caller's answer must
 // not depend on them.
 func (s *Server) sendVerification(ctx context.Context, u *User) {
+	if !s.mayMail(ctx, u.Email) {
+		return
+	}
 	tok, err := s.newUserToken(ctx, u.ID, PurposeVerifyEmail, s.cfg.VerifyLinkLifespan)
 	if err != nil {
 		s.log.Error("create verification token", "err", err, "request_id", web.GetRequestID(ctx))
@@ -214,13 +229,13 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, ErrConflict) { // registered at the same moment: treat as taken
 			existing, err = s.store.GetUserByEmail(ctx, email)
 			if err == nil {
-				s.mailAccountExists(existing)
+				s.mailAccountExists(ctx, existing)
 			}
 		} else if err == nil {
 			s.sendVerification(ctx, u)
 		}
 	case err == nil:
-		s.mailAccountExists(existing)
+		s.mailAccountExists(ctx, existing)
 	}
 	if err != nil {
 		s.serverError(w, r, err)
@@ -233,8 +248,8 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 
 // mailAccountExists tells the owner of an address that someone tried to register it. It names
 // no password and changes nothing; the owner who forgot can reset.
-func (s *Server) mailAccountExists(u *User) {
-	if u.Disabled {
+func (s *Server) mailAccountExists(ctx context.Context, u *User) {
+	if u.Disabled || !s.mayMail(ctx, u.Email) {
 		return
 	}
 	s.sendMail(Message{To: u.Email, Subject: "Someone tried to create an account with your address", Text: "Hello,\n\n" +
@@ -316,7 +331,7 @@ func (s *Server) handleResetRequestPage(w http.ResponseWriter, r *http.Request) 
 }
 
 // handleResetRequest mails a reset link when the address has an enabled account, and answers
-// the same either way (AN-03). Reset mails per address are throttled too (resetMailThrottle).
+// the same either way (AN-03). Mails per address are throttled too (mailThrottle).
 func (s *Server) handleResetRequest(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if !s.readForm(w, r) {
@@ -343,9 +358,8 @@ func (s *Server) handleResetRequest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) sendReset(ctx context.Context, email string) error {
-	ok, _, err := s.store.TakeLoginAttempt(ctx, hashID("reset:"+NormalizeEmail(email)), resetMailThrottle)
-	if err != nil || !ok {
-		return err
+	if !s.mayMail(ctx, email) {
+		return nil
 	}
 	u, err := s.store.GetUserByEmail(ctx, email)
 	if errors.Is(err, ErrNotFound) {

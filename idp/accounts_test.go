@@ -661,3 +661,47 @@ func TestDefaultsAndForms_AN10(t *testing.T) {
 		}
 	}
 }
+
+// TestMailFloodPerAddress_RL07: registration and reset requests are limited per IP by the
+// limiter and, across IPs, the mail to one address is throttled: ten reset requests and ten
+// registrations of a taken address send that address five mails in all, with the same answer
+// each time.
+func TestMailFloodPerAddress_RL07(t *testing.T) {
+	h := sqliteHarness(t)
+	h.user("alice@example.com")
+	b := h.browser()
+	var first string
+	for i := range 10 {
+		form, _, _ := b.formFrom("/reset")
+		form.Set("email", "alice@example.com")
+		r, body := b.postPath("/reset", form)
+		if i == 0 {
+			first = body
+		}
+		if r.StatusCode != http.StatusOK || body != first {
+			t.Fatalf("reset request %d: %d, answer changed", i+1, r.StatusCode)
+		}
+		if r, _ := b.register("alice@example.com", "purple elephants dance quietly"); r.StatusCode != http.StatusOK {
+			t.Fatalf("registration %d: %d", i+1, r.StatusCode)
+		}
+	}
+	h.waitMail("alice@example.com", 5)
+	time.Sleep(200 * time.Millisecond)
+	if n := len(h.mailsTo("alice@example.com")); n != 5 {
+		t.Fatalf("%d mails to one address from 20 requests, want 5", n)
+	}
+	// The per-IP limit on the forms (Limits.Account) answers 429 with the page.
+	h2 := sqliteHarness(t, withLimits(idp.Limits{Account: "2-M", Login: "100-M"}))
+	b2 := h2.browser()
+	for i := range 3 {
+		r, body := b2.register("x"+string(rune('a'+i))+"@example.com", "purple elephants dance quietly")
+		if want := http.StatusOK; i == 2 {
+			checkLimited(t, r, "third registration from one IP")
+			if !strings.Contains(body, "Too many attempts") {
+				t.Fatalf("limited registration page: %s", trim([]byte(body)))
+			}
+		} else if r.StatusCode != want {
+			t.Fatalf("registration %d: %d", i+1, r.StatusCode)
+		}
+	}
+}
