@@ -71,7 +71,7 @@ type Config struct {
 	MaxStale time.Duration
 	// CacheSize is how many verified tokens are remembered, by their SHA-256, until they expire,
 	// so that a token presented again skips the signature check. 0 is DefaultCacheSize
-	// (10,000, about 2 MB); negative disables the cache.
+	// (10,000, about 4 MB); negative disables the cache.
 	CacheSize int
 	// Introspection, when set, enables RequireActive.
 	Introspection *IntrospectionConfig
