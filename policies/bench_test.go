@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/gatehouse-id/gatehouse/internal/database"
 	"github.com/gatehouse-id/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-id/gatehouse/policies"
 )
@@ -65,21 +66,25 @@ func BenchmarkEnforce(b *testing.B) {
 }
 
 // BenchmarkReload is what an enforcer does on a new revision at 11,014 rules: read the rules and
-// build the index (SQLite).
+// build the index, on SQLite and (when configured) PostgreSQL.
 func BenchmarkReload(b *testing.B) {
-	db := dbtest.NewSQLite(b)
-	if _, err := policies.NewService(db, nil).Apply(b.Context(), "bench", policies.Change{Add: benchPolicy()}); err != nil {
-		b.Fatal(err)
-	}
-	e, err := policies.NewEnforcer(b.Context(), db)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := e.Reload(b.Context()); err != nil {
-			b.Fatal(err)
-		}
+	for name, newDB := range map[string]func(testing.TB) *database.DB{"sqlite": dbtest.NewSQLite, "postgres": dbtest.NewPostgres} {
+		b.Run(name, func(b *testing.B) {
+			db := newDB(b)
+			if _, err := policies.NewService(db, nil).Apply(b.Context(), "bench", policies.Change{Add: benchPolicy()}); err != nil {
+				b.Fatal(err)
+			}
+			e, err := policies.NewEnforcer(b.Context(), db)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := e.Reload(b.Context()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
