@@ -337,7 +337,8 @@ func newIDPServer(ctx context.Context, g *globals, c *serveConfig, db *database.
 	return srv, keys, generated, nil
 }
 
-// newMailer is SMTP when GATEHOUSE_SMTP_URL is set, else the outbox folder.
+// newMailer is SMTP when GATEHOUSE_SMTP_URL is set, else the outbox folder; with neither (an
+// empty --mail-outbox) mail only reaches the log.
 func newMailer(c *serveConfig, log *slog.Logger) (idp.Mailer, error) {
 	from := c.mailFrom
 	if from == "" {
@@ -349,6 +350,9 @@ func newMailer(c *serveConfig, log *slog.Logger) (idp.Mailer, error) {
 	}
 	if c.smtpURL != "" {
 		return mail.NewSMTP(c.smtpURL, from, log)
+	}
+	if c.mailOutbox == "" {
+		return nil, nil // the log only (recipient and subject)
 	}
 	ob, err := mail.NewOutbox(c.mailOutbox, from, log)
 	if err != nil {
