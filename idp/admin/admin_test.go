@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gatehouse-id/gatehouse/idp"
 	"github.com/gatehouse-id/gatehouse/idp/admin"
 	"github.com/gatehouse-id/gatehouse/internal/database"
 	"github.com/gatehouse-id/gatehouse/internal/database/dbtest"
@@ -29,7 +30,7 @@ func has(rules []policies.Rule, r policies.Rule) bool { return slices.Contains(r
 
 // TestAdminAuthentication_RB08_VU04: who may call the admin API. No token: 401 with a bare
 // RFC 6750 challenge; a malformed header or a token that is not a live access token of this
-// provider (garbage, revoked): 401 invalid_token; a token without gatehouse:admin, even an
+// provider (garbage, revoked, of a disabled user): 401 invalid_token; a token without gatehouse:admin, even an
 // admin's: 403 insufficient_scope naming the scope; a non-admin with the scope, and a client
 // with the scope but no policy: 403 (RB-08); the admin and, once granted role:admin, the client:
 // 200. A delegated reader may read but not change. Nothing is changed by a refused request.
@@ -123,6 +124,17 @@ func TestAdminAuthentication_RB08_VU04(t *testing.T) {
 		resp.Body.Close()
 		if r := e.call(svcTok, "GET", "/admin/v1/policies", ""); r.status != 401 || !strings.Contains(r.header.Get("WWW-Authenticate"), `error="invalid_token"`) {
 			t.Errorf("revoked token: %d %q", r.status, r.header.Get("WWW-Authenticate"))
+		}
+		// So is the token of a user disabled since it was issued.
+		bobUser, err := e.store.GetUserByEmail(t.Context(), "bob@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.UpdateUser(t.Context(), bobUser.ID, func(u *idp.User) error { u.Disabled = true; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.call(bobTok, "GET", "/admin/v1/policies", ""); r.status != 401 || !strings.Contains(r.header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+			t.Errorf("disabled user's token: %d %q", r.status, r.header.Get("WWW-Authenticate"))
 		}
 		// Taking role:admin away from the client closes the API to it at once.
 		svcTok2 := e.token(cc)
