@@ -20,7 +20,8 @@ func TestBadInput_SE09(t *testing.T) {
 		basic                     bool
 	}
 	var cases []req
-	for _, p := range []string{"/oauth2/token", "/oauth2/introspect", "/oauth2/revoke", "/oauth2/par", "/oauth2/authorize", "/login", "/consent", "/logout", "/oauth2/logout", "/userinfo"} {
+	for _, p := range []string{"/oauth2/token", "/oauth2/introspect", "/oauth2/revoke", "/oauth2/par", "/oauth2/authorize", "/login", "/consent", "/logout", "/oauth2/logout", "/userinfo",
+		"/register", "/verify", "/reset", "/reset/confirm", "/password"} {
 		cases = append(cases,
 			req{"POST", p, "application/x-www-form-urlencoded", "%zz=%%%&&==", true},
 			req{"POST", p, "application/x-www-form-urlencoded", "grant_type=" + big, true},
@@ -44,6 +45,10 @@ func TestBadInput_SE09(t *testing.T) {
 		req{"GET", "/login?return_to=" + bad + "&login_hint=" + big[:10000], "", "", false},
 		req{"GET", "/oauth2/logout?id_token_hint=" + bad + "&post_logout_redirect_uri=https://evil.example", "", "", false},
 		req{"GET", "/oauth2/token", "", "", false},
+		req{"GET", "/verify?token=" + bad, "", "", false},
+		req{"GET", "/verify?token=" + big[:10000], "", "", false},
+		req{"GET", "/reset/confirm?token=%00%ff", "", "", false},
+		req{"GET", "/password", "", "", false},
 		req{"PUT", "/oauth2/token", "", "", false},
 		req{"GET", "/nope/%ff", "", "", false},
 	)
@@ -89,7 +94,7 @@ func TestBadInput_SE09(t *testing.T) {
 				if resp.Header.Get("WWW-Authenticate") == "" {
 					t.Errorf("userinfo answered %d without WWW-Authenticate", resp.StatusCode)
 				}
-			case c.method == "GET" || c.path == "/login" || c.path == "/consent" || c.path == "/logout" || strings.HasPrefix(c.path, "/oauth2/authorize") || strings.HasPrefix(c.path, "/oauth2/logout"):
+			case c.method == "GET" || c.path == "/login" || c.path == "/consent" || c.path == "/logout" || isAccountPage(c.path) || strings.HasPrefix(c.path, "/oauth2/authorize") || strings.HasPrefix(c.path, "/oauth2/logout"):
 				if !strings.Contains(ct, "text/html") && !strings.Contains(ct, "text/plain") {
 					t.Errorf("page answered %d %q, want an HTML error page", resp.StatusCode, ct)
 				}
@@ -98,5 +103,38 @@ func TestBadInput_SE09(t *testing.T) {
 				t.Errorf("redirected to %q", loc)
 			}
 		})
+	}
+}
+
+func isAccountPage(p string) bool {
+	for _, a := range []string{"/register", "/verify", "/reset", "/reset/confirm", "/password"} {
+		if p == a {
+			return true
+		}
+	}
+	return false
+}
+
+// TestAccountBadInput_SE09: the account forms, with a valid CSRF token and session, get
+// malformed, oversized, repeated and non-UTF-8 fields: always a 4xx HTML page or a normal
+// answer, never a 5xx.
+func TestAccountBadInput_SE09(t *testing.T) {
+	h := sqliteHarness(t)
+	h.user("alice@example.com")
+	b, _ := h.httpSession(t, "alice@example.com")
+	bad, big := "\xff\xfe\xfd", strings.Repeat("é", 40000)
+	values := []string{"", bad, big, "%00", "\x00\x01", "a@b", "<script>alert(1)</script>@example.com", "alice@example.com\r\nBcc: x@y"}
+	for _, path := range []string{"/register", "/verify", "/reset", "/reset/confirm", "/password"} {
+		for i, v := range values {
+			form, _, _ := b.formFrom("/register") // any page sets the CSRF cookie
+			for _, f := range []string{"email", "password", "token", "current_password", "new_password"} {
+				form.Set(f, v)
+				form.Add(f, "second value")
+			}
+			r, body := b.postPath(path, form)
+			if r.StatusCode >= 500 || (r.StatusCode >= 400 && !strings.Contains(r.Header.Get("Content-Type"), "text/html")) {
+				t.Fatalf("%s with value %d: %d %q %s", path, i, r.StatusCode, r.Header.Get("Content-Type"), trim([]byte(body)))
+			}
+		}
 	}
 }
