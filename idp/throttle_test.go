@@ -26,6 +26,7 @@ func TestAccountThrottleParallel_RL05(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, newDB func(t *testing.T) *database.DB) {
 		h := newHarness(t, newDB(t), withThrottle(idp.ThrottlePolicy{Free: 5, Base: time.Hour, Max: time.Hour}))
 		h.user("alice@example.com")
+		throttledBody := map[string]string{}
 		for _, email := range []string{"alice@example.com", "nobody@example.com"} {
 			before := h.hasher.Verifications()
 			b := h.browser()
@@ -66,6 +67,12 @@ func TestAccountThrottleParallel_RL05(t *testing.T) {
 			if h.hasher.Verifications()-before != 5 {
 				t.Fatalf("%s: a throttled attempt checked a password", email)
 			}
+			// Each browser has its own CSRF token; everything else must match.
+			throttledBody[email] = csrfRe.ReplaceAllString(strings.ReplaceAll(body, email, "EMAIL"), "CSRF")
+		}
+		// RL-08: the throttled answers for a known and an unknown address are the same page.
+		if throttledBody["alice@example.com"] != throttledBody["nobody@example.com"] {
+			t.Fatalf("throttled pages differ:\n%s\n%s", throttledBody["alice@example.com"], throttledBody["nobody@example.com"])
 		}
 	})
 }
