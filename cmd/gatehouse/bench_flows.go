@@ -21,6 +21,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/idp"
 	"github.com/gatehouse-id/gatehouse/internal/loginflow"
+	"github.com/gatehouse-id/gatehouse/policies"
 )
 
 // The scenarios that sign people in, and those on the resource API.
@@ -73,6 +74,9 @@ func (t *benchTarget) benchUser(ctx context.Context) error {
 		Name: "gatehouse bench", PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
 	if err := t.store.CreateUser(ctx, u); err != nil {
 		return fmt.Errorf("create bench user: %w", err)
+	}
+	if _, err := t.policies.svc.Assign(ctx, "cli:bench", policies.UserSubject(u.ID), policies.RoleSubject("user"), "gatehouse bench user"); err != nil {
+		return fmt.Errorf("give the bench user role:user: %w", err)
 	}
 	t.userID, t.username, t.password = u.ID, u.Email, password
 	return nil

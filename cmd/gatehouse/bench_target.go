@@ -57,10 +57,11 @@ type benchTarget struct {
 	// rs is a user's access token for the resource API and their todos, made once.
 	rs resourceState
 
-	store   *sqlstore.Store // nil in remote mode
-	created []string        // client IDs to delete
-	userID  string
-	stop    func(ctx context.Context)
+	store    *sqlstore.Store // nil in remote mode
+	policies *policyRuntime  // self-contained mode: the bench user gets role:user
+	created  []string        // client IDs to delete
+	userID   string
+	stop     func(ctx context.Context)
 }
 
 func newBenchTransport(concurrency int) *http.Transport {
@@ -141,6 +142,12 @@ func startSelfContained(ctx context.Context, g *globals, c *benchConfig) (t *ben
 		return nil, err
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	cleanups = append(cleanups, cancel)
+	// The resource API checks the access policy as `gatehouse serve` does.
+	pr, err := openPolicies(sctx, "", db, gg.database, false, log)
+	if err != nil {
+		return nil, err
+	}
 	done := make(chan error, 1)
 	go func() {
 		done <- serveAll(sctx, []listening{
@@ -148,13 +155,13 @@ func startSelfContained(ctx context.Context, g *globals, c *benchConfig) (t *ben
 			// The resource API's verifier discovers the provider's keys, so it is built once
 			// the provider serves.
 			{name: "bench-resource", ln: rln, build: func(ctx context.Context) (http.Handler, error) {
-				return newResourceServer(ctx, &gg, sc, db, log)
+				return newResourceServer(ctx, &gg, sc, db, log, pr.resourceAuthorizer())
 			}},
 		}, 10*time.Second, log)
 	}()
 
 	t = &benchTarget{issuer: issuer, resourceURL: sc.resourceAudience, transport: newBenchTransport(max(c.concurrency, c.withConcurrency)),
-		concurrency: c.concurrency, timeout: c.timeout, store: store}
+		concurrency: c.concurrency, timeout: c.timeout, store: store, policies: pr}
 	t.stop = func(ctx context.Context) {
 		for _, id := range t.created {
 			_ = store.DeleteClient(ctx, id)

@@ -136,6 +136,15 @@ func TestServeStartsAndDrains(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "resource_metadata=") {
 		t.Errorf("GET /api/v1/todos without a token = %d %q, want 401 with resource_metadata", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
+	// The policy admin API is on the provider's listener and wants a token.
+	resp, err = http.Get("http://" + addr + "/admin/v1/policies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+		t.Errorf("GET /admin/v1/policies without a token = %d %q, want 401 with a Bearer challenge", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
 	for _, p := range []string{"/openapi.json", "/.well-known/oauth-protected-resource"} {
 		resp, err = http.Get("http://" + raddr + p)
 		if err != nil {

@@ -11,7 +11,7 @@ import (
 // exports, imports and restores the policy through the CLI, as an operator would.
 func TestPoliciesCLI(t *testing.T) {
 	db := "sqlite:" + filepath.Join(t.TempDir(), "gh.db")
-	out, err := gh(t, db, "hunter2hunter2\n", "users", "create", "--email", "alice@example.com", "--password-stdin", "-o", "json")
+	out, err := gh(t, db, "hunter2hunter2\n", "users", "create", "--email", "alice@example.com", "--password-stdin", "--role=", "-o", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,5 +128,45 @@ func TestPoliciesCLI(t *testing.T) {
 	}
 	if _, err := gh(t, db, "", "policies", "remove", "user:bob", "/api/v1/reports", "GET", "--effect", "deny"); err != nil {
 		t.Errorf("remove: %v", err)
+	}
+}
+
+// TestUsersCreateRoles: a user made with the CLI holds role:user unless told otherwise, in one
+// revision by the CLI's actor; an unknown role is refused after the user exists, saying so.
+func TestUsersCreateRoles(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "gh.db")
+	for _, tc := range []struct {
+		email string
+		args  []string
+		want  []string
+	}{
+		{"plain@example.com", nil, []string{"role:user"}},
+		{"both@example.com", []string{"--role", "user,admin"}, []string{"role:user", "role:admin"}},
+		{"none@example.com", []string{"--role="}, nil},
+	} {
+		out, err := gh(t, db, "hunter2hunter2\n", append([]string{"users", "create", "--email", tc.email, "--password-stdin", "-o", "json"}, tc.args...)...)
+		if err != nil {
+			t.Fatalf("users create %s: %v", tc.email, err)
+		}
+		var u struct{ ID string }
+		if err := json.Unmarshal([]byte(out), &u); err != nil {
+			t.Fatal(err)
+		}
+		out, err = gh(t, db, "", "roles", "list", "--subject", "user:"+u.ID, "-o", "json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range tc.want {
+			if !strings.Contains(out, `"role": "`+r+`"`) {
+				t.Errorf("%s: roles %s, want %s", tc.email, out, r)
+			}
+		}
+		if tc.want == nil && strings.Contains(out, `"role"`) {
+			t.Errorf("%s: roles %s, want none", tc.email, out)
+		}
+	}
+	_, err := gh(t, db, "hunter2hunter2\n", "users", "create", "--email", "ghost@example.com", "--password-stdin", "--role", "nosuchrole")
+	if err == nil || !strings.Contains(err.Error(), "assigning its roles failed") {
+		t.Errorf("unknown role: %v, want the assignment refused", err)
 	}
 }

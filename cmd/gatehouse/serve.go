@@ -53,6 +53,7 @@ type serveConfig struct {
 	mailFrom         string
 	mailOutbox       string
 	minPasswordLen   int
+	policyDatabase   string
 }
 
 func newServeCmd(e *env, g *globals) *cobra.Command {
@@ -95,6 +96,7 @@ is migrated and signing keys are created.`,
 	f.StringVar(&c.mailFrom, "mail-from", "", "sender of the provider's mail (GATEHOUSE_MAIL_FROM); default noreply@ the issuer's host")
 	f.StringVar(&c.mailOutbox, "mail-outbox", "gatehouse-outbox", "folder that receives one .eml file per mail when --smtp-url is not set (GATEHOUSE_MAIL_OUTBOX)")
 	f.IntVar(&c.minPasswordLen, "min-password-length", idp.MinPasswordLength, "least number of characters of a new password, at least 8 (GATEHOUSE_MIN_PASSWORD_LENGTH)")
+	f.StringVar(&c.policyDatabase, "policy-database-url", "", "database of the access policy, written by the admin API and read by every instance (GATEHOUSE_POLICY_DATABASE_URL); default: --database")
 	f.StringVar(&c.logFormat, "log-format", "auto", "log format: auto, text or json (GATEHOUSE_LOG_FORMAT)")
 	f.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error (GATEHOUSE_LOG_LEVEL)")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long SIGTERM waits for in-flight requests (GATEHOUSE_SHUTDOWN_TIMEOUT)")
@@ -181,6 +183,11 @@ func serve(ctx context.Context, e *env, g *globals, c *serveConfig, which string
 	defer db.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	pr, err := openPolicies(ctx, c.policyDatabase, db, g.database, c.migrate, log)
+	if err != nil {
+		return err
+	}
+	defer pr.Close()
 
 	var servers []listening
 	if which != "resource" {
@@ -207,7 +214,11 @@ func serve(ctx context.Context, e *env, g *globals, c *serveConfig, which string
 		}
 		go keys.Run(ctx)
 		go cleanup(ctx, db, store, log)
-		servers = append(servers, listening{name: "GATEHOUSE_IDP_ADDR", addr: c.idpAddr, handler: srv})
+		handler, err := withAdminAPI(srv, pr, strings.HasPrefix(c.issuer, "https://"), log)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, listening{name: "GATEHOUSE_IDP_ADDR", addr: c.idpAddr, handler: handler})
 	}
 	if which == "resource" {
 		for _, w := range checkProduction(c, false, true) {
@@ -221,7 +232,9 @@ func serve(ctx context.Context, e *env, g *globals, c *serveConfig, which string
 		// Built once the provider (if it runs here) is serving: the verifier discovers its keys
 		// at start.
 		servers = append(servers, listening{name: "GATEHOUSE_RESOURCE_ADDR", addr: c.resourceAddr,
-			build: func(ctx context.Context) (http.Handler, error) { return newResourceServer(ctx, g, c, db, log) }})
+			build: func(ctx context.Context) (http.Handler, error) {
+				return newResourceServer(ctx, g, c, db, log, pr.resourceAuthorizer())
+			}})
 	}
 	if c.pprofAddr != "" {
 		if err := servePprof(c.pprofAddr, log); err != nil {
@@ -265,7 +278,7 @@ type listening struct {
 // newResourceServer builds the todos resource API: its store (cursors signed with a key derived
 // from the server secret, so every instance accepts every other's cursors) and the bearer
 // verifier, which knows the provider only by its issuer URL.
-func newResourceServer(ctx context.Context, g *globals, c *serveConfig, db *database.DB, log *slog.Logger) (http.Handler, error) {
+func newResourceServer(ctx context.Context, g *globals, c *serveConfig, db *database.DB, log *slog.Logger, az resource.Authorizer) (http.Handler, error) {
 	secrets, _, err := loadSecrets(g, db, log)
 	if err != nil {
 		return nil, err
@@ -280,7 +293,7 @@ func newResourceServer(ctx context.Context, g *globals, c *serveConfig, db *data
 	if err != nil {
 		return nil, fmt.Errorf("resource API: %w", err)
 	}
-	api, err := resource.NewServer(resource.Config{}, st, v.Middleware, log)
+	api, err := resource.NewServer(resource.Config{Authorizer: az}, st, v.Middleware, log)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/gatehouse-id/gatehouse/idp"
+	"github.com/gatehouse-id/gatehouse/policies"
 )
 
 type userView struct {
@@ -69,6 +70,7 @@ func readPassword(e *env, fromStdin bool) (string, error) {
 
 func newUsersCreateCmd(e *env, g *globals) *cobra.Command {
 	var email, name string
+	var roles []string
 	var verified, fromStdin bool
 	cmd := &cobra.Command{
 		Use: "create", Short: "Create a user", Args: cobra.NoArgs,
@@ -101,6 +103,20 @@ func newUsersCreateCmd(e *env, g *globals) *cobra.Command {
 			} else if err != nil {
 				return err
 			}
+			// The roles go in one revision of the access policy, after the user exists: a
+			// failure leaves a user without roles (denied by the API), never a role for no one.
+			var ch policies.Change
+			for _, r := range roles {
+				if r = strings.TrimSpace(r); r != "" {
+					ch.Add = append(ch.Add, policies.Assigning(policies.UserSubject(u.ID), policies.RoleSubject(strings.TrimPrefix(r, policies.RolePrefix))))
+				}
+			}
+			if len(ch.Add) > 0 {
+				ch.Comment = "roles of a new user"
+				if _, err := policies.NewService(db, nil).Apply(ctx, cliActor(e), ch); err != nil {
+					return fmt.Errorf("created user %s, but assigning its roles failed: %w", u.ID, err)
+				}
+			}
 			if g.output == "json" {
 				return printJSON(e.stdout, viewUser(u))
 			}
@@ -113,6 +129,7 @@ func newUsersCreateCmd(e *env, g *globals) *cobra.Command {
 	f.StringVar(&name, "name", "", "the user's display name")
 	f.BoolVar(&verified, "verified", false, "mark the email as verified")
 	f.BoolVar(&fromStdin, "password-stdin", false, "read the password from standard input")
+	f.StringSliceVar(&roles, "role", []string{"user"}, "roles to assign (repeatable or comma-separated; --role= for none)")
 	_ = cmd.MarkFlagRequired("email")
 	return cmd
 }
