@@ -19,7 +19,7 @@
 //     login_required instead. return_to may only be a relative URL to the authorization
 //     endpoint.
 //  3. POST /login is counted per client IP (429 past the limit), checks the CSRF token, then the
-//     per-account throttle (throttle.go: a conditional UPDATE in the database admits the attempt
+//     per-account throttle (throttle.go: one conditional upsert in the database admits the attempt
 //     or answers 429 with Retry-After, before any hash), then the password (argon2id; unknown
 //     emails cost a hash too), starts a new session with a fresh ID, sets the device cookie that
 //     exempts this browser from the account's throttle, and answers 303 to return_to, with the

@@ -12,10 +12,12 @@ import (
 )
 
 // TakeLoginAttempt counts one login attempt on key if the key's delay has passed (RL-05). The
-// admission is one UPDATE … WHERE locked_until <= now RETURNING: PostgreSQL re-checks the WHERE
-// on the row a concurrent UPDATE just wrote, and SQLite runs one writer at a time, so no two
-// callers are admitted on the same state. The next delay is computed in the same statement from
-// p's steps (a CASE on the new count), so nothing is read and then written back.
+// admission is one statement, INSERT … ON CONFLICT DO UPDATE … WHERE locked_until <= now
+// RETURNING: a new key is inserted with its first attempt counted; an existing key is updated only
+// if its delay has passed. PostgreSQL locks the conflicting row and re-checks the WHERE on the
+// row a concurrent statement just wrote; SQLite runs one writer at a time; so no two callers are
+// admitted on the same state. The next delay is computed in the same statement from p's steps (a
+// CASE on the new count): nothing is read and then written back.
 func (s *Store) TakeLoginAttempt(ctx context.Context, key string, p idp.ThrottlePolicy) (bool, time.Time, error) {
 	if key == "" {
 		return false, time.Time{}, errors.New("take login attempt: empty key")
@@ -23,29 +25,29 @@ func (s *Store) TakeLoginAttempt(ctx context.Context, key string, p idp.Throttle
 	p = p.WithDefaults()
 	now := s.nowMillis()
 	q := s.q(ctx)
-	// The row must exist for the UPDATE to find it; a concurrent insert of the same key is fine.
-	if _, err := q.ExecContext(ctx, s.rebind(
-		"INSERT INTO login_throttle (key, failures, locked_until, updated_at) VALUES (?, 0, 0, ?) ON CONFLICT (key) DO NOTHING"),
-		key, now); err != nil {
-		return false, time.Time{}, fmt.Errorf("take login attempt: %w", storageErr(err))
-	}
 	// locked_until stays as it is for the free attempts (so that concurrent requests whose clocks
 	// read a millisecond apart never refuse each other), and becomes now + CASE WHEN failures + 1
 	// = Free THEN steps[0] … ELSE Max END afterwards; SET expressions see the row before the update.
+	const f = "login_throttle.failures"
 	var cs strings.Builder
-	args := []any{p.Free, now}
-	cs.WriteString("CASE WHEN failures + 1 < CAST(? AS BIGINT) THEN locked_until ELSE CAST(? AS BIGINT) + CASE")
+	first := int64(0) // locked_until after a first attempt
+	if p.Free <= 1 {
+		first = now + p.Delay(1).Milliseconds()
+	}
+	args := []any{key, first, now, p.Free, now}
+	cs.WriteString("CASE WHEN " + f + " + 1 < CAST(? AS BIGINT) THEN login_throttle.locked_until ELSE CAST(? AS BIGINT) + CASE")
 	steps := p.Steps()
 	for i, d := range steps { // at least one WHEN: a CASE needs one
-		cs.WriteString(" WHEN failures + 1 = CAST(? AS BIGINT) THEN CAST(? AS BIGINT)")
+		cs.WriteString(" WHEN " + f + " + 1 = CAST(? AS BIGINT) THEN CAST(? AS BIGINT)")
 		args = append(args, p.Free+i, d.Milliseconds())
 	}
 	cs.WriteString(" ELSE CAST(? AS BIGINT) END END")
-	args = append(args, p.Max.Milliseconds(), now, key, now)
+	args = append(args, p.Max.Milliseconds(), now, now)
 	var failures int64
 	err := q.QueryRowxContext(ctx, s.rebind(
-		"UPDATE login_throttle SET failures = failures + 1, locked_until = "+cs.String()+", updated_at = ? "+
-			"WHERE key = ? AND locked_until <= ? RETURNING failures"), args...).Scan(&failures)
+		"INSERT INTO login_throttle (key, failures, locked_until, updated_at) VALUES (?, 1, ?, ?) "+
+			"ON CONFLICT (key) DO UPDATE SET failures = "+f+" + 1, locked_until = "+cs.String()+", updated_at = ? "+
+			"WHERE login_throttle.locked_until <= ? RETURNING failures"), args...).Scan(&failures)
 	if err == nil {
 		return true, time.Time{}, nil
 	}

@@ -3,7 +3,7 @@
 -- Per-account login throttling (RL-05). One row per throttle key: the hex SHA-256 of the
 -- normalized email (so unknown accounts are throttled alike and no typed address is stored), or
 -- of a device cookie's nonce. failures counts attempts since the last success; an attempt is only
--- admitted when locked_until (Unix ms) has passed, by one conditional UPDATE.
+-- admitted when locked_until (Unix ms) has passed, by one conditional upsert (INSERT … ON CONFLICT DO UPDATE … WHERE).
 CREATE TABLE login_throttle (
     key           TEXT PRIMARY KEY,
     failures      BIGINT NOT NULL DEFAULT 0,
