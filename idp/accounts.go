@@ -455,6 +455,9 @@ func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("reset login attempts", "err", err, "request_id", web.GetRequestID(ctx))
 	}
 	s.setCookie(w, sessionCookie, "", -1, http.SameSiteLaxMode)
+	// The link proved the address: this browser counts apart from the account's throttle, so an
+	// attacker who keeps the account throttled does not keep its owner out after a reset.
+	s.setDeviceCookie(w, u.Email)
 	s.render(w, r, http.StatusOK, "message.html", map[string]any{
 		"Title": "Password changed", "Message": "Your password is changed and every sign-in of your account has ended. Sign in with the new password.", "SignIn": true,
 	})

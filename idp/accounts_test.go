@@ -508,7 +508,18 @@ func TestPasswordReset_AN03(t *testing.T) {
 	if ok, _, _ := h.browser().login("alice@example.com", newPW); !ok {
 		t.Fatal("the new password does not sign in")
 	}
-	_ = alice
+	// An attacker throttles the account again; the browser that used the link still signs in
+	// (the reset gave it a device cookie: RL-05, no lockout of the owner).
+	attacker := h.browser()
+	for range 6 {
+		attacker.postPath("/login", attacker.loginForm("alice@example.com", "wrong password"))
+	}
+	if ok, r, _ := attacker.login("alice@example.com", newPW); ok || r.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("attacker's browser with the right password: %d, want 429", r.StatusCode)
+	}
+	if ok, r, body := b.login(alice.Email, newPW); !ok {
+		t.Fatalf("the browser that reset, while the account is throttled: %d %s", r.StatusCode, trim([]byte(body)))
+	}
 }
 
 // TestResetLinkExpires_AN03: a reset link past its lifetime is refused; an unverified account
