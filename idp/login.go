@@ -120,6 +120,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, http.StatusUnauthorized, returnTo, "", invalidCredentials)
 		return
 	}
+	// A saturated hasher would refuse this attempt after the throttle's write and the lookup:
+	// refuse it first, so that a flood costs the database nothing once the hasher is full.
+	if s.hasher.Saturated() {
+		s.busy(w, r)
+		return
+	}
 	// Per-account throttle (RL-05), before the account is looked up or any password hashed. The
 	// key is the normalized email whether or not an account has it, so a throttled answer says
 	// nothing about existence (AN-01, RL-08); a browser that signed in to this account before

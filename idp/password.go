@@ -46,6 +46,11 @@ type PasswordHasher struct {
 // Pending is how many hashes are running or waiting for a slot.
 func (h *PasswordHasher) Pending() int { return len(h.queue) }
 
+// Saturated reports whether the queue is full, so that a login can be refused (503) before any
+// other work is done for it: under a flood, most attempts end here without a database write.
+// Verify still decides: this is only a shortcut, and racy by nature.
+func (h *PasswordHasher) Saturated() bool { return len(h.queue) == cap(h.queue) }
+
 // Verifications is how many passwords Verify has checked.
 func (h *PasswordHasher) Verifications() int64 { return h.verified.Load() }
 
@@ -88,7 +93,29 @@ func (h *PasswordHasher) Hash(ctx context.Context, password string) (string, err
 	if h.beforeHash != nil {
 		h.beforeHash()
 	}
-	return h.hash(normalizePassword(password)), nil
+	var out string
+	background(func() { out = h.hash(normalizePassword(password)) })
+	return out, nil
+}
+
+// background runs fn on a new goroutine locked to an OS thread of its own whose scheduling
+// priority is lowered (nice 19 on Linux), and waits for it. Password hashes are the one
+// CPU-heavy thing a caller can trigger at will: at low priority a flood of logins gets only the
+// CPU that token requests and API calls leave idle, instead of starving them, while hashing at
+// full speed on an idle machine. The goroutine exits still locked, so the thread (and its
+// priority) ends with it; a thread start costs microseconds against a hash's tens of
+// milliseconds. The priority only helps when the OS has more runnable threads than cores:
+// `gatehouse serve` gives the Go runtime a P per hashing worker on top of one per core, so a
+// hash never holds a P that requests need.
+func background(fn func()) {
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		lowerThreadPriority()
+		fn()
+		close(done)
+	}()
+	<-done
 }
 
 func (h *PasswordHasher) hash(pw []byte) string {
@@ -115,16 +142,22 @@ func (h *PasswordHasher) Verify(ctx context.Context, encoded, password string) (
 		h.beforeHash()
 	}
 	h.verified.Add(1)
+	background(func() { ok, rehash = h.verify(encoded, password) })
+	return ok, rehash, nil
+}
+
+// verify is Verify's work, on the hashing thread.
+func (h *PasswordHasher) verify(encoded, password string) (ok, rehash bool) {
 	pw := normalizePassword(password)
 	if encoded == "" {
 		_, _ = h.verifyArgon2(h.dummy, pw)
-		return false, false, nil
+		return false, false
 	}
 	if strings.HasPrefix(encoded, "$2a$") || strings.HasPrefix(encoded, "$2b$") || strings.HasPrefix(encoded, "$2y$") {
 		if len(pw) > 72 {
-			return false, false, nil // bcrypt would compare a truncation (AN-05)
+			return false, false // bcrypt would compare a truncation (AN-05)
 		}
-		return bcrypt.CompareHashAndPassword([]byte(encoded), pw) == nil, true, nil
+		return bcrypt.CompareHashAndPassword([]byte(encoded), pw) == nil, true
 	}
 	ok, params := h.verifyArgon2(encoded, pw)
 	if !ok {
@@ -132,10 +165,10 @@ func (h *PasswordHasher) Verify(ctx context.Context, encoded, password string) (
 		// (fullwidth forms, ligatures), so this second hash is rare. A match is rehashed.
 		if legacy := legacyNormalizePassword(password); !bytes.Equal(legacy, pw) {
 			ok, _ = h.verifyArgon2(encoded, legacy)
-			return ok, ok, nil
+			return ok, ok
 		}
 	}
-	return ok, ok && params != h.params, nil
+	return ok, ok && params != h.params
 }
 
 func (h *PasswordHasher) verifyArgon2(encoded string, pw []byte) (bool, Argon2Params) {

@@ -10,8 +10,10 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"net/url"
+	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -303,6 +305,23 @@ func newResourceServer(ctx context.Context, g *globals, c *serveConfig, db *data
 	return mux, nil
 }
 
+// hashWorkers is how many passwords the provider hashes at once: one per core. Hashes run on
+// low-priority threads (idp.PasswordHasher), which yield the CPU to requests only if the OS has
+// more runnable threads than cores: the first call gives the Go runtime a P per worker on top
+// of one per core, so that busy hashing threads never hold the Ps that requests need.
+func hashWorkers() int {
+	raiseProcs.Do(func() {
+		hashWorkerCount = runtime.GOMAXPROCS(0)
+		runtime.GOMAXPROCS(2 * hashWorkerCount)
+	})
+	return hashWorkerCount
+}
+
+var (
+	raiseProcs      sync.Once
+	hashWorkerCount int
+)
+
 // newIDPServer builds the provider on an open store.
 func newIDPServer(ctx context.Context, g *globals, c *serveConfig, db *database.DB, store *sqlstore.Store, log *slog.Logger, proxies []netip.Prefix, limits idp.Limits) (*idp.Server, *idp.Keys, bool, error) {
 	secrets, generated, err := loadSecrets(g, db, log)
@@ -341,7 +360,7 @@ func newIDPServer(ctx context.Context, g *globals, c *serveConfig, db *database.
 		return nil, nil, false, err
 	}
 	srv, err := idp.NewServer(cfg, idp.Deps{
-		Store: store, Keys: keys, Hasher: idp.NewPasswordHasher(idp.DefaultArgon2, 0, 0),
+		Store: store, Keys: keys, Hasher: idp.NewPasswordHasher(idp.DefaultArgon2, hashWorkers(), 0),
 		Log: log, TrustedProxies: proxies, Limits: limits, Mailer: mailer,
 	})
 	if err != nil {
