@@ -304,9 +304,20 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 		s.linkError(w, r, err)
 		return
 	}
+	s.confirmed(ctx, t.UserID)
 	s.render(w, r, http.StatusOK, "message.html", map[string]any{
 		"Title": "Email address confirmed", "Message": "Your email address is confirmed. You can now sign in.", "SignIn": true,
 	})
+}
+
+// confirmed runs the OnConfirmed hook for a user whose address was just proved.
+func (s *Server) confirmed(ctx context.Context, userID string) {
+	if s.onConfirmed == nil {
+		return
+	}
+	if err := s.onConfirmed(ctx, userID); err != nil {
+		s.log.Error("after an email confirmation", "err", err, "user_id", userID, "request_id", web.GetRequestID(ctx))
+	}
 }
 
 // peekToken returns the unexpired token of a link without using it.
@@ -447,6 +458,9 @@ func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.linkError(w, r, err)
 		return
+	}
+	if !u.EmailVerified {
+		s.confirmed(ctx, u.ID) // the reset link proved the address
 	}
 	if err := s.store.DeleteUserTokens(ctx, u.ID, PurposeResetPassword); err != nil {
 		s.log.Warn("delete reset tokens", "err", err, "request_id", web.GetRequestID(ctx))

@@ -2,6 +2,7 @@ package idp_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"mime"
 	"mime/quotedprintable"
@@ -11,8 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -714,5 +717,60 @@ func TestMailFloodPerAddress_RL07(t *testing.T) {
 		} else if r.StatusCode != want {
 			t.Fatalf("registration %d: %d", i+1, r.StatusCode)
 		}
+	}
+}
+
+// TestOnConfirmedHook: the OnConfirmed hook (default roles, in `gatehouse serve`) runs once a
+// person proves their address, by the verification link or by a reset link of an unconfirmed
+// account, and never at registration itself (which costs the same for a taken address, AN-03).
+func TestOnConfirmedHook(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	h := sqliteHarness(t, func(s *harnessSetup) {
+		s.deps.OnConfirmed = func(_ context.Context, id string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, id)
+			return nil
+		}
+	})
+	calls := func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(got) }
+	const pw = "purple elephants dance quietly"
+	for _, email := range []string{"carol@example.com", "dan@example.com"} {
+		if resp, _ := h.browser().register(email, pw); resp.StatusCode != http.StatusOK {
+			t.Fatalf("register %s: %d", email, resp.StatusCode)
+		}
+	}
+	if c := calls(); len(c) != 0 {
+		t.Fatalf("hook ran at registration: %v", c)
+	}
+	carol, _ := h.store.GetUserByEmail(ctxT(t), "carol@example.com")
+	dan, _ := h.store.GetUserByEmail(ctxT(t), "dan@example.com")
+	if r, _ := h.browser().followLink(h.lastLink("carol@example.com", 1), ""); r.StatusCode != http.StatusOK {
+		t.Fatalf("verify: %d", r.StatusCode)
+	}
+	if c := calls(); !slices.Equal(c, []string{carol.ID}) {
+		t.Fatalf("after carol's verification the hook ran for %v, want [%s]", c, carol.ID)
+	}
+	// Dan never opens his verification link but resets his password: that proves the address.
+	b := h.browser()
+	form, _, _ := b.formFrom("/reset")
+	form.Set("email", "dan@example.com")
+	b.postPath("/reset", form)
+	if r, body := b.followLink(h.lastLink("dan@example.com", 2), "brand new passphrase"); r.StatusCode != http.StatusOK {
+		t.Fatalf("reset: %d %s", r.StatusCode, trim([]byte(body)))
+	}
+	if c := calls(); !slices.Equal(c, []string{carol.ID, dan.ID}) {
+		t.Fatalf("after dan's reset the hook ran for %v, want [%s %s]", c, carol.ID, dan.ID)
+	}
+	// A reset of an address already confirmed runs it no more.
+	form, _, _ = b.formFrom("/reset")
+	form.Set("email", "carol@example.com")
+	b.postPath("/reset", form)
+	if r, _ := b.followLink(h.lastLink("carol@example.com", 2), "another new passphrase"); r.StatusCode != http.StatusOK {
+		t.Fatalf("carol's reset: %d", r.StatusCode)
+	}
+	if c := calls(); len(c) != 2 {
+		t.Fatalf("a confirmed account's reset ran the hook: %v", c)
 	}
 }

@@ -24,23 +24,24 @@ var templateFS embed.FS
 
 // Server is the identity provider's HTTP server.
 type Server struct {
-	cfg      Config
-	store    Store
-	keys     *Keys
-	hasher   *PasswordHasher
-	log      *slog.Logger
-	oauth    fosite.OAuth2Provider
-	fosite   *fosite.Config
-	pages    *template.Template
-	csrfKey  []byte // HMAC key for consent and logout challenges
-	handler  http.Handler
-	metrics  *prometheus.Registry
-	trusted  []netip.Prefix
-	discover []byte // the OpenID Provider metadata, built once
-	origins  atomic.Pointer[originCache]
-	limits   limits
-	mailer   Mailer
-	mailWG   sync.WaitGroup
+	onConfirmed func(ctx context.Context, userID string) error
+	cfg         Config
+	store       Store
+	keys        *Keys
+	hasher      *PasswordHasher
+	log         *slog.Logger
+	oauth       fosite.OAuth2Provider
+	fosite      *fosite.Config
+	pages       *template.Template
+	csrfKey     []byte // HMAC key for consent and logout challenges
+	handler     http.Handler
+	metrics     *prometheus.Registry
+	trusted     []netip.Prefix
+	discover    []byte // the OpenID Provider metadata, built once
+	origins     atomic.Pointer[originCache]
+	limits      limits
+	mailer      Mailer
+	mailWG      sync.WaitGroup
 }
 
 // Deps are the server's collaborators, built by cmd/gatehouse.
@@ -59,6 +60,11 @@ type Deps struct {
 	// Mailer delivers verification and reset links; nil only logs each mail's recipient and
 	// subject (the links then cannot be used: configure an outbox or SMTP).
 	Mailer Mailer
+	// OnConfirmed, when set, runs once a person has proved their email address: by the
+	// verification link, or by a reset link of an account not yet confirmed. `gatehouse serve`
+	// gives them their default roles here (not at registration, which must cost the same
+	// whether or not the address is taken, AN-03). An error is logged, not shown.
+	OnConfirmed func(ctx context.Context, userID string) error
 }
 
 // NewServer validates the configuration and builds the provider.
@@ -84,7 +90,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	s := &Server{
 		cfg: cfg, store: d.Store, keys: d.Keys, hasher: d.Hasher, log: d.Log,
 		pages: pages, csrfKey: DeriveKey(cfg.Secrets[0], "challenge"),
-		metrics: reg, trusted: d.TrustedProxies, mailer: d.Mailer,
+		metrics: reg, trusted: d.TrustedProxies, mailer: d.Mailer, onConfirmed: d.OnConfirmed,
 	}
 	if s.mailer == nil {
 		s.mailer = logMailer{log: d.Log}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/gatehouse-id/gatehouse/idp"
 	"github.com/gatehouse-id/gatehouse/idp/admin"
@@ -110,4 +112,37 @@ func (a policyAuthorizer) Authorize(_ context.Context, subject, object, action s
 // resourceAuthorizer is the Authorizer the resource API gets (resource.Config.Authorizer).
 func (pr *policyRuntime) resourceAuthorizer() resource.Authorizer {
 	return policyAuthorizer{enf: pr.enf}
+}
+
+// defaultRoles is the provider's OnConfirmed hook: a person who proved their email address gets
+// roles (names without the role: prefix) they do not hold yet, in one revision by
+// "gatehouse:registration". Nil when there are none to give.
+func (pr *policyRuntime) defaultRoles(roles []string) func(ctx context.Context, userID string) error {
+	var want []string
+	for _, r := range roles {
+		if r = strings.TrimPrefix(strings.TrimSpace(r), policies.RolePrefix); r != "" {
+			want = append(want, policies.RoleSubject(r))
+		}
+	}
+	if pr == nil || len(want) == 0 {
+		return nil
+	}
+	return func(ctx context.Context, userID string) error {
+		sub := policies.UserSubject(userID)
+		p, err := pr.svc.List(ctx)
+		if err != nil {
+			return err
+		}
+		ch := policies.Change{Comment: "default roles of a confirmed user"}
+		for _, role := range want {
+			if !slices.ContainsFunc(p.Assignments, func(a policies.Rule) bool { return a.Subject == sub && a.Role == role }) {
+				ch.Add = append(ch.Add, policies.Assigning(sub, role))
+			}
+		}
+		if len(ch.Add) == 0 {
+			return nil
+		}
+		_, err = pr.svc.Apply(ctx, "gatehouse:registration", ch)
+		return err
+	}
 }

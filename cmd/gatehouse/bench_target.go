@@ -137,17 +137,19 @@ func startSelfContained(ctx context.Context, g *globals, c *benchConfig) (t *ben
 	log := slog.New(slog.DiscardHandler)
 	sc := &serveConfig{issuer: issuer, accessAlg: idp.ES256, accessLifespan: 10 * time.Minute,
 		resourceAudience: "http://" + rln.Addr().String()}
-	srv, _, _, err := newIDPServer(ctx, &gg, sc, db, store, log, benchProxies, benchLimits)
+	// The provider and the resource API use the access policy as `gatehouse serve` does.
+	pctx, stopPolicies := context.WithCancel(context.WithoutCancel(ctx))
+	cleanups = append(cleanups, stopPolicies)
+	pr, err := openPolicies(pctx, "", db, gg.database, false, log)
+	if err != nil {
+		return nil, err
+	}
+	srv, _, _, err := newIDPServer(ctx, &gg, sc, db, store, log, benchProxies, benchLimits, pr)
 	if err != nil {
 		return nil, err
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	cleanups = append(cleanups, cancel)
-	// The resource API checks the access policy as `gatehouse serve` does.
-	pr, err := openPolicies(sctx, "", db, gg.database, false, log)
-	if err != nil {
-		return nil, err
-	}
 	done := make(chan error, 1)
 	go func() {
 		done <- serveAll(sctx, []listening{
@@ -174,6 +176,7 @@ func startSelfContained(ctx context.Context, g *globals, c *benchConfig) (t *ben
 		t.transport.CloseIdleConnections()
 		cancel()
 		<-done
+		stopPolicies()
 		db.Close()
 		if dir != "" {
 			os.RemoveAll(dir)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -168,5 +169,42 @@ func TestUsersCreateRoles(t *testing.T) {
 	_, err := gh(t, db, "hunter2hunter2\n", "users", "create", "--email", "ghost@example.com", "--password-stdin", "--role", "nosuchrole")
 	if err == nil || !strings.Contains(err.Error(), "assigning its roles failed") {
 		t.Errorf("unknown role: %v, want the assignment refused", err)
+	}
+}
+
+// TestDefaultRolesHook: a confirmed person gets the configured roles once (a second
+// confirmation changes nothing), recorded as gatehouse:registration; no roles, no hook.
+func TestDefaultRolesHook(t *testing.T) {
+	g := &globals{database: "sqlite:" + filepath.Join(t.TempDir(), "gh.db")}
+	db, _, err := openStore(t.Context(), g, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	pr, err := openPolicies(t.Context(), "", db, g.database, false, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr.defaultRoles(nil) != nil || pr.defaultRoles([]string{" "}) != nil {
+		t.Error("a hook without roles to give")
+	}
+	hook := pr.defaultRoles([]string{"user"})
+	for range 2 {
+		if err := hook(t.Context(), "u-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	revs, err := pr.svc.Revisions(t.Context(), 10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(revs) != 2 || revs[0].Actor != "gatehouse:registration" || len(revs[0].Added) != 1 {
+		t.Fatalf("revisions %+v, want the seed and one assignment by gatehouse:registration", revs)
+	}
+	if d, err := pr.enf.Check("user:u-1", "/api/v1/todos", "GET"); err != nil || !d.Allowed {
+		t.Errorf("u-1 after the hook: %+v %v, want role:user's access", d, err)
+	}
+	if err := pr.defaultRoles([]string{"nosuchrole"})(t.Context(), "u-2"); err == nil {
+		t.Error("an unknown default role was assigned")
 	}
 }

@@ -56,6 +56,7 @@ type serveConfig struct {
 	mailOutbox       string
 	minPasswordLen   int
 	policyDatabase   string
+	defaultRoles     []string
 }
 
 func newServeCmd(e *env, g *globals) *cobra.Command {
@@ -99,6 +100,7 @@ is migrated and signing keys are created.`,
 	f.StringVar(&c.mailOutbox, "mail-outbox", "gatehouse-outbox", "folder that receives one .eml file per mail when --smtp-url is not set (GATEHOUSE_MAIL_OUTBOX)")
 	f.IntVar(&c.minPasswordLen, "min-password-length", idp.MinPasswordLength, "least number of characters of a new password, at least 8 (GATEHOUSE_MIN_PASSWORD_LENGTH)")
 	f.StringVar(&c.policyDatabase, "policy-database-url", "", "database of the access policy, written by the admin API and read by every instance (GATEHOUSE_POLICY_DATABASE_URL); default: --database")
+	f.StringSliceVar(&c.defaultRoles, "default-roles", []string{"user"}, "roles a person who registered gets once their email address is confirmed, comma-separated; empty for none (GATEHOUSE_DEFAULT_ROLES)")
 	f.StringVar(&c.logFormat, "log-format", "auto", "log format: auto, text or json (GATEHOUSE_LOG_FORMAT)")
 	f.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error (GATEHOUSE_LOG_LEVEL)")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long SIGTERM waits for in-flight requests (GATEHOUSE_SHUTDOWN_TIMEOUT)")
@@ -193,7 +195,7 @@ func serve(ctx context.Context, e *env, g *globals, c *serveConfig, which string
 
 	var servers []listening
 	if which != "resource" {
-		srv, keys, generated, err := newIDPServer(ctx, g, c, db, store, log, proxies, limits)
+		srv, keys, generated, err := newIDPServer(ctx, g, c, db, store, log, proxies, limits, pr)
 		if err != nil {
 			return err
 		}
@@ -323,7 +325,7 @@ var (
 )
 
 // newIDPServer builds the provider on an open store.
-func newIDPServer(ctx context.Context, g *globals, c *serveConfig, db *database.DB, store *sqlstore.Store, log *slog.Logger, proxies []netip.Prefix, limits idp.Limits) (*idp.Server, *idp.Keys, bool, error) {
+func newIDPServer(ctx context.Context, g *globals, c *serveConfig, db *database.DB, store *sqlstore.Store, log *slog.Logger, proxies []netip.Prefix, limits idp.Limits, pr *policyRuntime) (*idp.Server, *idp.Keys, bool, error) {
 	secrets, generated, err := loadSecrets(g, db, log)
 	if err != nil {
 		return nil, nil, false, err
@@ -362,6 +364,7 @@ func newIDPServer(ctx context.Context, g *globals, c *serveConfig, db *database.
 	srv, err := idp.NewServer(cfg, idp.Deps{
 		Store: store, Keys: keys, Hasher: idp.NewPasswordHasher(idp.DefaultArgon2, hashWorkers(), 0),
 		Log: log, TrustedProxies: proxies, Limits: limits, Mailer: mailer,
+		OnConfirmed: pr.defaultRoles(c.defaultRoles),
 	})
 	if err != nil {
 		return nil, nil, false, err
