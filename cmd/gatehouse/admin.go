@@ -32,23 +32,14 @@ type policyRuntime struct {
 // database of its own gets the policies migrations when migrate is set. The enforcer watches
 // until ctx ends.
 func openPolicies(ctx context.Context, policyURL string, mainDB *database.DB, mainURL string, migrate bool, log *slog.Logger) (*policyRuntime, error) {
-	pr := &policyRuntime{db: mainDB}
+	pdb, err := openPolicyDB(ctx, &globals{database: mainURL, policyDatabase: policyURL}, mainDB, migrate)
+	if err != nil {
+		return nil, err
+	}
 	if policyURL == "" {
 		policyURL = mainURL
 	}
-	if policyURL != mainURL {
-		db, err := database.Open(ctx, policyURL)
-		if err != nil {
-			return nil, fmt.Errorf("GATEHOUSE_POLICY_DATABASE_URL: %w", err)
-		}
-		if migrate {
-			if err := migrations.Up(ctx, db, "policies"); err != nil {
-				db.Close()
-				return nil, fmt.Errorf("GATEHOUSE_POLICY_DATABASE_URL: %w", err)
-			}
-		}
-		pr.db, pr.own = db, true
-	}
+	pr := &policyRuntime{db: pdb, own: pdb != mainDB}
 	enf, err := policies.NewEnforcer(ctx, pr.db, policies.WithLogger(log))
 	if err != nil {
 		pr.Close()
@@ -63,6 +54,26 @@ func openPolicies(ctx context.Context, policyURL string, mainDB *database.DB, ma
 		}
 	}()
 	return pr, nil
+}
+
+// openPolicyDB returns the database of the access policy: mainDB (the database at
+// g.database), or the database at g.policyDatabase when that is another URL, which then gets
+// the policies migrations when migrate is set.
+func openPolicyDB(ctx context.Context, g *globals, mainDB *database.DB, migrate bool) (*database.DB, error) {
+	if g.policyDatabase == "" || g.policyDatabase == g.database {
+		return mainDB, nil
+	}
+	db, err := database.Open(ctx, g.policyDatabase)
+	if err != nil {
+		return nil, fmt.Errorf("GATEHOUSE_POLICY_DATABASE_URL: %w", err)
+	}
+	if migrate {
+		if err := migrations.Up(ctx, db, "policies"); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("GATEHOUSE_POLICY_DATABASE_URL: %w", err)
+		}
+	}
+	return db, nil
 }
 
 // Close closes the policy database if it was opened for the policy alone.

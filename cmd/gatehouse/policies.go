@@ -15,7 +15,6 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/idp"
 	"github.com/gatehouse-id/gatehouse/idp/sqlstore"
-	"github.com/gatehouse-id/gatehouse/internal/database"
 	"github.com/gatehouse-id/gatehouse/policies"
 )
 
@@ -30,13 +29,25 @@ func newPoliciesCmd(e *env, g *globals) *cobra.Command {
 	return cmd
 }
 
-// openPolicyService opens and migrates the database and returns the policy service on it.
-func openPolicyService(ctx context.Context, g *globals) (*database.DB, *sqlstore.Store, *policies.Service, error) {
+// openPolicyService opens and migrates the database, and the policy database when it is
+// another (GATEHOUSE_POLICY_DATABASE_URL), and returns the store (for looking subjects up) and
+// the policy service; closeDBs closes both.
+func openPolicyService(ctx context.Context, g *globals) (closeDBs func(), store *sqlstore.Store, svc *policies.Service, err error) {
 	db, store, err := openStore(ctx, g, true)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return db, store, policies.NewService(db, nil), nil
+	pdb, err := openPolicyDB(ctx, g, db, true)
+	if err != nil {
+		db.Close()
+		return nil, nil, nil, err
+	}
+	return func() {
+		if pdb != db {
+			pdb.Close()
+		}
+		db.Close()
+	}, store, policies.NewService(pdb, nil), nil
 }
 
 // cliActor is who the CLI acts as in the audit trail: cli:<os user>.
@@ -99,11 +110,11 @@ func newPoliciesListCmd(e *env, g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use: "list", Short: "List the rules and role assignments", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, _, svc, err := openPolicyService(cmd.Context(), g)
+			closeDBs, _, svc, err := openPolicyService(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
+			defer closeDBs()
 			p, err := svc.List(cmd.Context())
 			if err != nil {
 				return err
@@ -156,11 +167,11 @@ SUBJECT is user:<id>, client:<id>, role:<name> or a user's email; OBJECT a path 
 			if effect != policies.Allow && effect != policies.Deny {
 				return fmt.Errorf("--effect %q: want allow or deny", effect)
 			}
-			db, store, svc, err := openPolicyService(ctx, g)
+			closeDBs, store, svc, err := openPolicyService(ctx, g)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
+			defer closeDBs()
 			var rules []policies.Rule
 			if len(args) == 3 {
 				sub, err := subjectArg(ctx, store, args[0])
@@ -201,11 +212,11 @@ func newPoliciesCheckCmd(e *env, g *globals) *cobra.Command {
 		Use: "check SUBJECT OBJECT ACTION", Short: "Dry run: may SUBJECT do ACTION on OBJECT, and which rule decides", Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			db, store, svc, err := openPolicyService(ctx, g)
+			closeDBs, store, svc, err := openPolicyService(ctx, g)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
+			defer closeDBs()
 			sub, err := subjectArg(ctx, store, args[0])
 			if err != nil {
 				return err
@@ -238,11 +249,11 @@ func newPoliciesRevisionsCmd(e *env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "revisions", Short: "List policy revisions, newest first (the audit trail)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, _, svc, err := openPolicyService(cmd.Context(), g)
+			closeDBs, _, svc, err := openPolicyService(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
+			defer closeDBs()
 			revs, err := svc.Revisions(cmd.Context(), limit, before)
 			if err != nil {
 				return err
@@ -276,11 +287,11 @@ func newPoliciesRestoreCmd(e *env, g *globals) *cobra.Command {
 			if err != nil || n < 1 {
 				return fmt.Errorf("revision %q: want a revision number", args[0])
 			}
-			db, _, svc, err := openPolicyService(cmd.Context(), g)
+			closeDBs, _, svc, err := openPolicyService(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
+			defer closeDBs()
 			rev, err := svc.Restore(cmd.Context(), cliActor(e), n, comment)
 			if errors.Is(err, policies.ErrNoChange) {
 				fmt.Fprintf(e.stderr, "the policy already is as at revision %d: nothing to do\n", n)
@@ -300,11 +311,11 @@ func newPoliciesExportCmd(e *env, g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use: "export", Short: "Write the policy as Casbin CSV to standard output", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, _, svc, err := openPolicyService(cmd.Context(), g)
+			closeDBs, _, svc, err := openPolicyService(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
+			defer closeDBs()
 			_, err = svc.Export(cmd.Context(), e.stdout)
 			return err
 		},
@@ -325,11 +336,11 @@ func newPoliciesImportCmd(e *env, g *globals) *cobra.Command {
 				defer f.Close()
 				r = f
 			}
-			db, _, svc, err := openPolicyService(cmd.Context(), g)
+			closeDBs, _, svc, err := openPolicyService(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
+			defer closeDBs()
 			rev, err := svc.Import(cmd.Context(), cliActor(e), r, comment)
 			if errors.Is(err, policies.ErrNoChange) {
 				fmt.Fprintln(e.stderr, "the policy already is as the file says: nothing to do")

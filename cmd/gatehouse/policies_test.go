@@ -208,3 +208,31 @@ func TestDefaultRolesHook(t *testing.T) {
 		t.Error("an unknown default role was assigned")
 	}
 }
+
+// TestPolicyDatabaseURL_F11: with GATEHOUSE_POLICY_DATABASE_URL (--policy-database-url) the CLI
+// writes the policy where the servers read it, not to --database.
+func TestPolicyDatabaseURL_F11(t *testing.T) {
+	dir := t.TempDir()
+	db, pdb := "sqlite:"+filepath.Join(dir, "main.db"), "sqlite:"+filepath.Join(dir, "policy.db")
+	p := "--policy-database-url=" + pdb
+	if _, err := gh(t, db, "hunter2hunter2\n", "users", "create", "--email", "alice@example.com", "--password-stdin", p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gh(t, db, "", "roles", "assign", "alice@example.com", "admin", p); err != nil {
+		t.Fatal(err)
+	}
+	out, err := gh(t, db, "", "roles", "list", "--role", "admin", p, "-o", "json")
+	if err != nil || !strings.Contains(out, `"subject": "user:`) {
+		t.Fatalf("roles list on the policy database = %s %v, want alice", out, err)
+	}
+	for _, url := range []string{pdb, db} {
+		out, err = gh(t, url, "", "policies", "revisions", "-o", "json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := strings.Count(out, `"actor"`)
+		if want := map[string]int{pdb: 3, db: 1}[url]; n != want {
+			t.Errorf("%s holds %d revisions, want %d: %s", url, n, want, out)
+		}
+	}
+}

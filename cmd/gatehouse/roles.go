@@ -31,11 +31,11 @@ The first admin: gatehouse roles assign alice@example.com admin`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			db, store, svc, err := openPolicyService(ctx, g)
+			closeDBs, store, svc, err := openPolicyService(ctx, g)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
+			defer closeDBs()
 			sub, err := subjectArg(ctx, store, args[0])
 			if err != nil {
 				return err
@@ -63,11 +63,11 @@ func newRolesListCmd(e *env, g *globals) *cobra.Command {
 		Use: "list", Short: "List role assignments", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			db, store, svc, err := openPolicyService(ctx, g)
+			closeDBs, store, svc, err := openPolicyService(ctx, g)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
+			defer closeDBs()
 			if subject != "" {
 				if subject, err = subjectArg(ctx, store, subject); err != nil {
 					return err

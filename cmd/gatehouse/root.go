@@ -36,6 +36,8 @@ type globals struct {
 	database string
 	output   string
 	secret   string
+	// policyDatabase is the access policy's database; empty: database.
+	policyDatabase string
 }
 
 func newRootCmd(e *env) *cobra.Command {
@@ -57,6 +59,7 @@ func newRootCmd(e *env) *cobra.Command {
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.database, "database", database.DefaultURL, "database URL: sqlite:PATH or postgres://… (GATEHOUSE_DATABASE)")
+	pf.StringVar(&g.policyDatabase, "policy-database-url", "", "database of the access policy, written by the admin API and the CLI and read by every instance (GATEHOUSE_POLICY_DATABASE_URL); default: --database")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	pf.StringVar(&g.secret, "secret", "", "server secrets, comma-separated, newest first, each at least 32 bytes (GATEHOUSE_SECRET); default: a generated file beside a SQLite database")
 	root.AddCommand(newServeCmd(e, g), newMigrateCmd(e, g), newClientsCmd(e, g), newUsersCmd(e, g), newKeysCmd(e, g), newPoliciesCmd(e, g), newRolesCmd(e, g), newBenchCmd(e, g), newVersionCmd(e))

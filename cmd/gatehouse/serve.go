@@ -55,7 +55,6 @@ type serveConfig struct {
 	mailFrom         string
 	mailOutbox       string
 	minPasswordLen   int
-	policyDatabase   string
 	defaultRoles     []string
 }
 
@@ -99,7 +98,6 @@ is migrated and signing keys are created.`,
 	f.StringVar(&c.mailFrom, "mail-from", "", "sender of the provider's mail (GATEHOUSE_MAIL_FROM); default noreply@ the issuer's host")
 	f.StringVar(&c.mailOutbox, "mail-outbox", "gatehouse-outbox", "folder that receives one .eml file per mail when --smtp-url is not set (GATEHOUSE_MAIL_OUTBOX)")
 	f.IntVar(&c.minPasswordLen, "min-password-length", idp.MinPasswordLength, "least number of characters of a new password, at least 8 (GATEHOUSE_MIN_PASSWORD_LENGTH)")
-	f.StringVar(&c.policyDatabase, "policy-database-url", "", "database of the access policy, written by the admin API and read by every instance (GATEHOUSE_POLICY_DATABASE_URL); default: --database")
 	f.StringSliceVar(&c.defaultRoles, "default-roles", []string{"user"}, "roles a person who registered gets once their email address is confirmed, comma-separated; empty for none (GATEHOUSE_DEFAULT_ROLES)")
 	f.StringVar(&c.logFormat, "log-format", "auto", "log format: auto, text or json (GATEHOUSE_LOG_FORMAT)")
 	f.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error (GATEHOUSE_LOG_LEVEL)")
@@ -187,7 +185,7 @@ func serve(ctx context.Context, e *env, g *globals, c *serveConfig, which string
 	defer db.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pr, err := openPolicies(ctx, c.policyDatabase, db, g.database, c.migrate, log)
+	pr, err := openPolicies(ctx, g.policyDatabase, db, g.database, c.migrate, log)
 	if err != nil {
 		return err
 	}

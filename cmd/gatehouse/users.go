@@ -113,7 +113,14 @@ func newUsersCreateCmd(e *env, g *globals) *cobra.Command {
 			}
 			if len(ch.Add) > 0 {
 				ch.Comment = "roles of a new user"
-				if _, err := policies.NewService(db, nil).Apply(ctx, cliActor(e), ch); err != nil {
+				pdb, err := openPolicyDB(ctx, g, db, true)
+				if err != nil {
+					return fmt.Errorf("created user %s, but assigning its roles failed: %w", u.ID, err)
+				}
+				if pdb != db {
+					defer pdb.Close()
+				}
+				if _, err := policies.NewService(pdb, nil).Apply(ctx, cliActor(e), ch); err != nil {
 					return fmt.Errorf("created user %s, but assigning its roles failed: %w", u.ID, err)
 				}
 			}
