@@ -192,11 +192,13 @@ func serve(ctx context.Context, e *env, g *globals, c *serveConfig, which string
 	defer pr.Close()
 
 	var servers []listening
+	var provider *idp.Server
 	if which != "resource" {
 		srv, keys, generated, err := newIDPServer(ctx, g, c, db, store, log, proxies, limits, pr)
 		if err != nil {
 			return err
 		}
+		provider = srv
 		for _, w := range checkProduction(c, generated, which == "") {
 			if c.production {
 				return fmt.Errorf("--production: %s", w)
@@ -265,7 +267,19 @@ func serve(ctx context.Context, e *env, g *globals, c *serveConfig, which string
   gatehouse users create --email you@example.com --password-stdin
   gatehouse clients create --name demo --public --first-party --redirect-uri http://127.0.0.1:9999/callback
 `)
-	return serveAll(ctx, servers, c.shutdownTimeout, log)
+	err = serveAll(ctx, servers, c.shutdownTimeout, log)
+	if provider != nil {
+		// Mail goes out in the background (its timing must reveal nothing): let what is in
+		// flight finish, within the shutdown timeout.
+		sent := make(chan struct{})
+		go func() { provider.WaitMail(); close(sent) }()
+		select {
+		case <-sent:
+		case <-time.After(c.shutdownTimeout):
+			log.Warn("stopped with mail still being sent", "timeout", c.shutdownTimeout)
+		}
+	}
+	return err
 }
 
 // listening is one HTTP server of the process.
