@@ -471,7 +471,8 @@ func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
 	s.setCookie(w, sessionCookie, "", -1, http.SameSiteLaxMode)
 	// The link proved the address: this browser counts apart from the account's throttle, so an
 	// attacker who keeps the account throttled does not keep its owner out after a reset.
-	s.setDeviceCookie(w, u.Email)
+	u.PasswordHash = hash // bound to the new password: every older device cookie is void
+	s.setDeviceCookie(w, u)
 	s.render(w, r, http.StatusOK, "message.html", map[string]any{
 		"Title": "Password changed", "Message": "Your password is changed and every sign-in of your account has ended. Sign in with the new password.", "SignIn": true,
 	})
@@ -540,7 +541,7 @@ func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusBadRequest, "Enter your current password.")
 		return
 	}
-	key := s.deviceKey(r, u.Email)
+	key := s.deviceKey(r, u)
 	if key == "" {
 		key = throttleKey(u.Email)
 	}
@@ -598,6 +599,8 @@ func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	u.PasswordHash = hash // the change voided every device cookie; this browser proved the password
+	s.setDeviceCookie(w, u)
 	s.render(w, r, http.StatusOK, "message.html", map[string]any{
 		"Title": "Password changed", "Message": "Your password is changed. Every other sign-in of your account has ended.", "LoggedIn": true,
 	})

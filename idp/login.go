@@ -126,13 +126,34 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.busy(w, r)
 		return
 	}
-	// Per-account throttle (RL-05), before the account is looked up or any password hashed. The
-	// key is the normalized email whether or not an account has it, so a throttled answer says
-	// nothing about existence (AN-01, RL-08); a browser that signed in to this account before
-	// counts apart under its device cookie, so an attacker cannot lock the owner out.
-	key := s.deviceKey(r, email)
-	if key == "" {
-		key = throttleKey(email)
+	// Per-account throttle (RL-05), before any password is hashed. The key is the normalized
+	// email whether or not an account has it, so a throttled answer says nothing about existence
+	// (AN-01, RL-08), and the account is looked up only after admission. A browser whose device
+	// cookie was minted for this address (so it once signed in to it: the address's existence
+	// is no news to it) has the account loaded first, and counts apart under its cookie only
+	// while the cookie is bound to the account's current password (RL-05: a reset or change
+	// voids the cookies minted before), so an attacker cannot lock the owner out.
+	lookup := func() (*User, bool) {
+		u, err := s.store.GetUserByEmail(ctx, email)
+		if errors.Is(err, ErrNotFound) {
+			return nil, true
+		}
+		if err != nil {
+			s.serverError(w, r, err)
+			return nil, false
+		}
+		return u, true
+	}
+	key := throttleKey(email)
+	var u *User
+	loaded := false
+	if d, ok := s.deviceFor(r, email); ok {
+		if u, loaded = lookup(); !loaded {
+			return
+		}
+		if s.boundTo(d, u) {
+			key = d.key()
+		}
 	}
 	allowed, retryAt, err := s.store.TakeLoginAttempt(ctx, key, s.cfg.LoginThrottle)
 	if err != nil {
@@ -143,10 +164,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.throttled(w, r, returnTo, email, retryAt)
 		return
 	}
-	u, err := s.store.GetUserByEmail(ctx, email)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		s.serverError(w, r, err)
-		return
+	if !loaded {
+		if u, loaded = lookup(); !loaded {
+			return
+		}
 	}
 	hash := ""
 	if u != nil {
@@ -170,10 +191,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			s.log.Warn("reset login attempts", "err", err, "request_id", web.GetRequestID(ctx))
 		}
 	}
-	s.setDeviceCookie(w, u.Email)
 	if rehash {
 		if h, err := s.hasher.Hash(ctx, password); err == nil {
-			_ = s.store.UpdateUser(ctx, u.ID, func(u *User) error { u.PasswordHash = h; return nil })
+			if s.store.UpdateUser(ctx, u.ID, func(u *User) error { u.PasswordHash = h; return nil }) == nil {
+				u.PasswordHash = h // the device cookie binds the hash now stored
+			}
 		}
 	}
 	if !u.EmailVerified {
@@ -191,6 +213,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	// Only a complete sign-in (right password, enabled, confirmed address) earns a device cookie:
+	// an unconfirmed account, e.g. one an attacker pre-registered with someone else's address,
+	// never collects private throttle buckets (RL-05).
+	s.setDeviceCookie(w, u)
 	// A fresh login satisfies prompt=login, prompt=select_account and any max_age: drop them so
 	// the authorization does not send the user back to log in again.
 	http.Redirect(w, r, afterLogin(returnTo), http.StatusSeeOther) // 303: never re-POST (AUTHZ-11)

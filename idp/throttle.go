@@ -1,6 +1,8 @@
 package idp
 
 import (
+	"crypto/hmac"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -91,29 +93,79 @@ func throttleKey(email string) string { return hashID("email:" + NormalizeEmail(
 // signed in to an account gets a signed cookie naming it. Its attempts on that account are
 // counted under the cookie, apart from the account's count, so an attacker who keeps the account
 // throttled does not lock its owner out.
+//
+// A cookie is a private bucket of guesses, so it must not be something an attacker can collect
+// (RL-05): it is minted only after a complete sign-in (right password, enabled account, confirmed
+// address) or a used reset link, and it is bound to the account's current credentials: its
+// value is nonce~sig~bind, where sig is an expiring MAC over the nonce and the normalized email
+// (checked before the account is loaded, so that the throttle key of an unknown address is
+// derived exactly as before and no lookup happens without a cookie minted for that address), and
+// bind is a MAC over the nonce, the user ID and a digest of the current password hash (checked
+// once the account is loaded). A password reset or change, or a rehash with new parameters,
+// changes the hash and so voids every device cookie minted before: their attempts count against
+// the account again.
 const (
 	deviceCookie   = "gatehouse_device"
 	deviceLifespan = 180 * 24 * time.Hour
 )
 
-// deviceKey returns the throttle key of the browser's device cookie for email, or "" when the
-// browser has no valid cookie for that account.
-func (s *Server) deviceKey(r *http.Request, email string) string {
+// deviceCookieFor is the parsed device cookie of a browser, minted for one address.
+type deviceCookieFor struct{ nonce, bind string }
+
+// deviceFor returns the browser's device cookie when it was minted for email (its expiring MAC
+// over the nonce and the normalized address is valid). It says nothing about the account yet:
+// boundTo checks the cookie against the account's current credentials.
+func (s *Server) deviceFor(r *http.Request, email string) (deviceCookieFor, bool) {
 	c, err := r.Cookie(s.cookieName(deviceCookie))
 	if err != nil || len(c.Value) > 256 {
-		return ""
+		return deviceCookieFor{}, false
 	}
-	nonce, sig, ok := strings.Cut(c.Value, "~")
-	if !ok || nonce == "" || !s.verify(sig, "device", nonce, NormalizeEmail(email)) {
-		return ""
+	nonce, rest, ok := strings.Cut(c.Value, "~")
+	if !ok || nonce == "" {
+		return deviceCookieFor{}, false
 	}
-	return hashID("device:" + nonce)
+	sig, bind, ok := strings.Cut(rest, "~")
+	if !ok || bind == "" || !s.verify(sig, "device", nonce, NormalizeEmail(email)) {
+		return deviceCookieFor{}, false
+	}
+	return deviceCookieFor{nonce: nonce, bind: bind}, true
 }
 
-// setDeviceCookie gives the browser a device cookie for the account it just signed in to.
-func (s *Server) setDeviceCookie(w http.ResponseWriter, email string) {
+// boundTo reports whether the cookie was minted for u with u's current password hash.
+func (s *Server) boundTo(d deviceCookieFor, u *User) bool {
+	if u == nil || u.Disabled {
+		return false
+	}
+	got, err := base64.RawURLEncoding.DecodeString(d.bind)
+	return err == nil && hmac.Equal(got, s.deviceBinding(d.nonce, u))
+}
+
+// key is the throttle key of the cookie's own count.
+func (d deviceCookieFor) key() string { return hashID("device:" + d.nonce) }
+
+// deviceBinding is the MAC that ties a device cookie to the account's current credentials.
+func (s *Server) deviceBinding(nonce string, u *User) []byte {
+	return s.mac("", "device-credentials", nonce, u.ID, hashID("password:"+u.PasswordHash))
+}
+
+// deviceKey returns the throttle key of the browser's device cookie for the loaded account u,
+// or "" when the browser has no valid cookie for it (none, another account's, or one minted
+// before the password last changed).
+func (s *Server) deviceKey(r *http.Request, u *User) string {
+	d, ok := s.deviceFor(r, u.Email)
+	if !ok || !s.boundTo(d, u) {
+		return ""
+	}
+	return d.key()
+}
+
+// setDeviceCookie gives the browser a device cookie for the account it just signed in to, bound
+// to u's current password hash: call it only after a complete sign-in (or a used reset link),
+// with u holding the hash now stored.
+func (s *Server) setDeviceCookie(w http.ResponseWriter, u *User) {
 	nonce := randomToken(16)
-	s.setCookie(w, deviceCookie, nonce+"~"+s.sign(deviceLifespan, "device", nonce, NormalizeEmail(email)), deviceLifespan, http.SameSiteLaxMode)
+	v := nonce + "~" + s.sign(deviceLifespan, "device", nonce, NormalizeEmail(u.Email)) + "~" + b64(s.deviceBinding(nonce, u))
+	s.setCookie(w, deviceCookie, v, deviceLifespan, http.SameSiteLaxMode)
 }
 
 // retryAfter formats the seconds until t for Retry-After, at least 1.

@@ -2,6 +2,7 @@ package idp_test
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -158,5 +159,114 @@ func TestAccountThrottleManyIPs_RL05(t *testing.T) {
 	}
 	if ok, r, body := owner.login("alice@example.com", testPassword); !ok {
 		t.Fatalf("owner after the attack: %d %s", r.StatusCode, trim([]byte(body)))
+	}
+}
+
+// hasDeviceCookie reports whether b holds a device cookie.
+func (b *browser) hasDeviceCookie() bool {
+	u, _ := url.Parse(b.h.issuer + "/login")
+	for _, c := range b.client.Jar.Cookies(u) {
+		if strings.HasSuffix(c.Name, "gatehouse_device") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestDeviceCookieBound_F12_RL05: device cookies do not multiply an attacker's guesses (review
+// F12). A sign-in refused because the address is unconfirmed mints none (pre-registration: the
+// attacker collects no buckets); and a device cookie is void once the password is reset or
+// changed: its browser's attempts count against the account again, so someone who knew the old
+// password gets Free guesses in all, not Free per cookie. The browser that reset or changed the
+// password gets a fresh cookie that works (the owner is not locked out).
+func TestDeviceCookieBound_F12_RL05(t *testing.T) {
+	h := sqliteHarness(t, withThrottle(idp.ThrottlePolicy{Free: 2, Base: time.Hour, Max: time.Hour}))
+	const attackerPW, ownerPW, changedPW = "attacker chosen passphrase", "owners own new passphrase", "owners second new passphrase"
+	// Pre-registration: the attacker registers victim@ with his password and signs in twice.
+	var attackers []*browser
+	for i := range 2 {
+		b := h.browser()
+		if i == 0 {
+			if r, body := b.register("victim@example.com", attackerPW); r.StatusCode != http.StatusOK {
+				t.Fatalf("register: %d %s", r.StatusCode, trim([]byte(body)))
+			}
+		}
+		if r, _ := b.postPath("/login", b.loginForm("victim@example.com", attackerPW)); r.StatusCode != http.StatusForbidden {
+			t.Fatalf("unconfirmed sign-in: %d, want 403", r.StatusCode)
+		}
+		if b.hasDeviceCookie() {
+			t.Fatal("a sign-in refused for an unconfirmed address minted a device cookie")
+		}
+		attackers = append(attackers, b)
+	}
+	// The owner takes the account over with a reset link; her browser gets a device cookie.
+	h.waitMail("victim@example.com", 3) // the registration's link and one per refused sign-in
+	owner := h.browser()
+	form, _, _ := owner.formFrom("/reset")
+	form.Set("email", "victim@example.com")
+	owner.postPath("/reset", form)
+	link := h.lastLink("victim@example.com", 4)
+	if r, body := owner.followLink(link, ownerPW); r.StatusCode != http.StatusOK || !owner.hasDeviceCookie() {
+		t.Fatalf("reset: %d, device cookie %v: %s", r.StatusCode, owner.hasDeviceCookie(), trim([]byte(body)))
+	}
+	// A browser that signed in with a password, then had it reset under it, gets no extra
+	// guesses: bob signs in (device cookie), his password is reset, and his old cookie counts
+	// with the account.
+	h.user("bob@example.com")
+	old := h.browser()
+	if ok, r, body := old.login("bob@example.com", testPassword); !ok || !old.hasDeviceCookie() {
+		t.Fatalf("bob's sign-in: %d %s", r.StatusCode, trim([]byte(body)))
+	}
+	resetter := h.browser()
+	form, _, _ = resetter.formFrom("/reset")
+	form.Set("email", "bob@example.com")
+	resetter.postPath("/reset", form)
+	if r, _ := resetter.followLink(h.lastLink("bob@example.com", 1), ownerPW); r.StatusCode != http.StatusOK {
+		t.Fatalf("bob's reset: %d", r.StatusCode)
+	}
+	for _, tc := range []struct {
+		email string
+		olds  []*browser
+	}{{"victim@example.com", attackers}, {"bob@example.com", []*browser{old}}} {
+		before := h.hasher.Verifications()
+		fresh := h.browser()
+		guessers := append([]*browser{fresh}, tc.olds...)
+		got := map[int]int{}
+		for _, b := range guessers {
+			for range 3 {
+				r, _ := b.postPath("/login", b.loginForm(tc.email, "wrong guess"))
+				got[r.StatusCode]++
+			}
+		}
+		if checks := h.hasher.Verifications() - before; checks != 2 || got[http.StatusUnauthorized] != 2 {
+			t.Fatalf("%s: %d guesses from %d browsers: statuses %v, %d checked; want 2 in all (Free)", tc.email, 3*len(guessers), len(guessers), got, checks)
+		}
+	}
+	// The owner's browser, with the cookie of the reset, still signs in while throttled.
+	if ok, r, body := owner.login("victim@example.com", ownerPW); !ok {
+		t.Fatalf("owner's browser after the reset, account throttled: %d %s", r.StatusCode, trim([]byte(body)))
+	}
+	// A password change voids the cookies minted before it, too; the changing browser's new one
+	// works.
+	other := h.browser()
+	if ok, _, _ := other.login("victim@example.com", ownerPW); !ok {
+		t.Fatal("owner's second browser: sign-in failed")
+	}
+	form, _, _ = owner.formFrom("/password")
+	form.Set("current_password", ownerPW)
+	form.Set("new_password", changedPW)
+	if r, body := owner.postPath("/password", form); r.StatusCode != http.StatusOK {
+		t.Fatalf("change: %d %s", r.StatusCode, trim([]byte(body)))
+	}
+	for range 3 {
+		b := h.browser()
+		b.postPath("/login", b.loginForm("victim@example.com", "wrong guess"))
+	}
+	before := h.hasher.Verifications()
+	if r, _ := other.postPath("/login", other.loginForm("victim@example.com", changedPW)); r.StatusCode != http.StatusTooManyRequests || h.hasher.Verifications() != before {
+		t.Fatalf("a device cookie from before the change, account throttled: %d, want 429 and no check", r.StatusCode)
+	}
+	if ok, r, body := owner.login("victim@example.com", changedPW); !ok {
+		t.Fatalf("the browser that changed the password, account throttled: %d %s", r.StatusCode, trim([]byte(body)))
 	}
 }
