@@ -21,8 +21,9 @@
 //  3. POST /login is counted per client IP (429 past the limit), checks the CSRF token, then the
 //     per-account throttle (throttle.go: one conditional upsert in the database admits the attempt
 //     or answers 429 with Retry-After, before any hash), then the password (argon2id; unknown
-//     emails cost a hash too), starts a new session with a fresh ID, sets the device cookie that
-//     exempts this browser from the account's throttle, and answers 303 to return_to, with the
+//     emails cost a hash too), starts a new session with a fresh ID, and (once the address is
+//     confirmed) sets the device cookie that exempts this browser from the account's throttle
+//     while the password stays the same, and answers 303 to return_to, with the
 //     login prompts and max_age removed since a fresh login satisfies them. An account whose
 //     address is not confirmed gets a new confirmation link instead of a session.
 //  4. A third-party client without a stored consent covering the scopes and audiences gets the
@@ -43,6 +44,28 @@
 // tokens end. Links carry 256 random bits, are stored as SHA-256 digests, expire (24 h and
 // 30 min by default) and are deleted when used. Mail goes through a Mailer (idp/mail: SMTP or an
 // outbox folder), in the background so that its latency tells nothing.
+//
+// Throttles and their trade-off (review F12, F13). The per-account login throttle (throttle.go)
+// counts attempts per normalized address in the database; an attacker who sends one wrong guess
+// each time the delay runs out can hold an account's throttle at its cap (15 min by default) for
+// as long as he likes, for every browser without a device cookie. That is accepted: the
+// alternative, no per-account limit, lets a distributed attacker guess without bound (RL-05).
+// The owner's way in is the device cookie: a browser that completed a sign-in (right password,
+// enabled account, confirmed address), used a reset link, or changed the password counts under
+// its own cookie and is not slowed by the attacker's guesses. A device cookie is bound to the
+// account's current password hash, so a reset or change voids every cookie minted before (whoever
+// knew the old password loses his private buckets) and the new password gets Free guesses per
+// cookie only from browsers that proved it. A browser without a cookie (a new device) waits at
+// most the cap; a reset from any browser gives it a cookie. Operators should alert on throttle
+// keys that stay at the cap.
+//
+// The mail throttle (mayMail: per address, five at once, then one a minute doubling to one an
+// hour) has no such bypass and needs none for safety: no attacker gets more mail out of it
+// (the key is the NFKC-normalized, lower-cased address, as for the account itself), but an
+// attacker who requests a reset exactly when the delay runs out keeps it at its cap, so the
+// owner's own request may send nothing for up to an hour. Each request the attacker gets
+// through does mail the owner a working link, so recovery is delayed, never blocked; the reset
+// page should say that a mail may take up to an hour.
 //
 // Access tokens are RFC 9068 JWTs signed by the active key of the configured algorithm (ES256 by
 // default), stored as the SHA-256 of the whole token so that introspection is a lookup. Codes and
