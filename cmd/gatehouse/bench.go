@@ -88,7 +88,7 @@ GATEHOUSE_BENCH_CLIENT_SECRET, GATEHOUSE_BENCH_PASSWORD, …).`,
 	f.StringVar(&c.issuer, "issuer", "", "URL of a running provider to load (remote mode); empty: self-contained")
 	f.StringVar(&c.clientID, "client-id", "", "remote mode: a confidential client allowed client_credentials")
 	f.StringVar(&c.clientSecret, "client-secret", "", "remote mode: that client's secret")
-	f.StringVar(&c.username, "username", "", "remote mode, refresh: a user's email")
+	f.StringVar(&c.username, "username", "", "remote mode, sign-in scenarios: a user's email, or several comma-separated (one account signing in many times at once meets its throttle)")
 	f.StringVar(&c.password, "password", "", "remote mode, refresh: that user's password")
 	f.StringVar(&c.redirectURI, "redirect-uri", "", "remote mode, refresh: a redirect URI registered for the client")
 	f.StringVar(&c.resourceURL, "resource-url", "", "remote mode, resource-*: base URL of the resource API (the client must get todos:read and todos:write for it)")

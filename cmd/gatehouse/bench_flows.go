@@ -52,16 +52,21 @@ const floodIPs = 1000
 
 func floodIP(i int) string { return fmt.Sprintf("172.16.%d.%d", i>>8, i&255) }
 
-// benchUser creates (once) the user the sign-in scenarios use; remote mode needs --username
-// and --password.
+// benchUsers is how many people the self-contained sign-in scenarios use in turn: one person
+// signing in many times at once would only measure the per-account throttle.
+const benchUsers = 32
+
+// benchUser creates (once) the people the sign-in scenarios use, all with one password; remote
+// mode needs --username (a comma-separated list spreads the sign-ins over those accounts),
+// --password and --redirect-uri.
 func (t *benchTarget) benchUser(ctx context.Context) error {
 	if t.store == nil {
-		if t.username == "" || t.password == "" || t.redirectURI == "" {
+		if len(t.usernames) == 0 || t.password == "" || t.redirectURI == "" {
 			return fmt.Errorf("%w: remote mode needs --username, --password and --redirect-uri", errSkip)
 		}
 		return nil
 	}
-	if t.userID != "" {
+	if len(t.userIDs) > 0 {
 		return nil
 	}
 	now := time.Now()
@@ -70,16 +75,28 @@ func (t *benchTarget) benchUser(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	u := &idp.User{ID: uuid.NewString(), Email: "bench-" + uuid.NewString()[:8] + "@bench.invalid", EmailVerified: true,
-		Name: "gatehouse bench", PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
-	if err := t.store.CreateUser(ctx, u); err != nil {
-		return fmt.Errorf("create bench user: %w", err)
+	ch := policies.Change{Comment: "gatehouse bench users"}
+	run := uuid.NewString()[:8]
+	for i := range benchUsers {
+		u := &idp.User{ID: uuid.NewString(), Email: fmt.Sprintf("bench-%s-%d@bench.invalid", run, i), EmailVerified: true,
+			Name: "gatehouse bench", PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+		if err := t.store.CreateUser(ctx, u); err != nil {
+			return fmt.Errorf("create bench user: %w", err)
+		}
+		t.userIDs = append(t.userIDs, u.ID)
+		t.usernames = append(t.usernames, u.Email)
+		ch.Add = append(ch.Add, policies.Assigning(policies.UserSubject(u.ID), policies.RoleSubject("user")))
 	}
-	if _, err := t.policies.svc.Assign(ctx, "cli:bench", policies.UserSubject(u.ID), policies.RoleSubject("user"), "gatehouse bench user"); err != nil {
-		return fmt.Errorf("give the bench user role:user: %w", err)
+	if _, err := t.policies.svc.Apply(ctx, "cli:bench", ch); err != nil {
+		return fmt.Errorf("give the bench users role:user: %w", err)
 	}
-	t.userID, t.username, t.password = u.ID, u.Email, password
+	t.password = password
 	return nil
+}
+
+// nextUser is the account of the next sign-in, in turn.
+func (t *benchTarget) nextUser() string {
+	return t.usernames[t.userTurn.Add(1)%uint64(len(t.usernames))]
 }
 
 // appClient returns a third-party confidential client (so the consent page shows) with the
@@ -134,7 +151,7 @@ func (t *benchTarget) signIn(ctx context.Context, next http.RoundTripper, opts .
 	b := loginflow.New(t.issuer, xffTransport{next: next, ip: randomIP()})
 	verifier, state := oauth2.GenerateVerifier(), uuid.NewString()
 	opts = append(opts, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", uuid.NewString()))
-	loc, err := b.Authorize(ctx, cfg.AuthCodeURL(state, opts...), t.username, t.password)
+	loc, err := b.Authorize(ctx, cfg.AuthCodeURL(state, opts...), t.nextUser(), t.password)
 	if se := (*loginflow.StatusError)(nil); errors.As(err, &se) {
 		return nil, &flowError{code: se.Code, body: se.Path + ": " + se.Body}
 	}

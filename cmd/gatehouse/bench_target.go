@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -49,7 +50,9 @@ type benchTarget struct {
 	clientID, clientSecret string
 	webID, webSecret       string
 	redirectURI            string
-	username, password     string
+	usernames              []string
+	password               string
+	userTurn               atomic.Uint64
 
 	// app is a third-party client (consent screen) allowed the todos scopes for the resource
 	// API; remote mode uses the web client for it.
@@ -60,7 +63,7 @@ type benchTarget struct {
 	store    *sqlstore.Store // nil in remote mode
 	policies *policyRuntime  // self-contained mode: the bench user gets role:user
 	created  []string        // client IDs to delete
-	userID   string
+	userIDs  []string
 	stop     func(ctx context.Context)
 }
 
@@ -86,7 +89,7 @@ func remoteTarget(c *benchConfig) (*benchTarget, error) {
 		transport: newBenchTransport(max(c.concurrency, c.withConcurrency)), concurrency: c.concurrency, timeout: c.timeout,
 		clientID: c.clientID, clientSecret: c.clientSecret, webID: c.clientID, webSecret: c.clientSecret,
 		appID: c.clientID, appSecret: c.clientSecret,
-		redirectURI: c.redirectURI, username: c.username, password: c.password,
+		redirectURI: c.redirectURI, usernames: splitList(c.username), password: c.password,
 		stop: func(context.Context) {},
 	}, nil
 }
@@ -168,10 +171,10 @@ func startSelfContained(ctx context.Context, g *globals, c *benchConfig) (t *ben
 		for _, id := range t.created {
 			_ = store.DeleteClient(ctx, id)
 		}
-		if t.userID != "" {
-			// The store cannot delete users: end the bench user's sessions and disable it.
-			_ = store.DeleteUserLoginSessions(ctx, t.userID)
-			_ = store.UpdateUser(ctx, t.userID, func(u *idp.User) error { u.Disabled = true; return nil })
+		// The store cannot delete users: end the bench users' sessions and disable them.
+		for _, id := range t.userIDs {
+			_ = store.DeleteUserLoginSessions(ctx, id)
+			_ = store.UpdateUser(ctx, id, func(u *idp.User) error { u.Disabled = true; return nil })
 		}
 		t.transport.CloseIdleConnections()
 		cancel()
@@ -186,6 +189,17 @@ func startSelfContained(ctx context.Context, g *globals, c *benchConfig) (t *ben
 }
 
 func (t *benchTarget) close(ctx context.Context) { t.stop(ctx) }
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 // peakRSS is the process's peak memory in self-contained mode, where the process is the server;
 // 0 in remote mode, where it is only the load generator.
@@ -273,7 +287,7 @@ func (t *benchTarget) refreshTokens(ctx context.Context, n int) ([]string, error
 	for range n {
 		verifier := oauth2.GenerateVerifier()
 		loc, err := b.Authorize(ctx, cfg.AuthCodeURL(uuid.NewString(), oauth2.S256ChallengeOption(verifier),
-			oauth2.SetAuthURLParam("nonce", uuid.NewString())), t.username, t.password)
+			oauth2.SetAuthURLParam("nonce", uuid.NewString())), t.nextUser(), t.password)
 		if err != nil {
 			return nil, fmt.Errorf("authorize: %w", err)
 		}

@@ -132,7 +132,7 @@ func TestBenchRemote(t *testing.T) {
 	}
 	stdout, stderr, err = runBench(t, map[string]string{"GATEHOUSE_BENCH_PASSWORD": target.password},
 		"--issuer", target.issuer, "--client-id", target.appID, "--client-secret", target.appSecret,
-		"--username", target.username, "--redirect-uri", "http://127.0.0.1/bench/app", "--resource-url", target.resourceURL,
+		"--username", strings.Join(target.usernames, ","), "--redirect-uri", "http://127.0.0.1/bench/app", "--resource-url", target.resourceURL,
 		"--requests", "10", "--concurrency", "2", "-o", "json", "authorize", "resource-read", "resource-write")
 	if err != nil {
 		t.Fatalf("bench --issuer --resource-url: %v\nstderr: %s", err, stderr)
