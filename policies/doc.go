@@ -60,6 +60,7 @@
 //	svc.Subscribe(enf.Refresh) // same process (SQLite, `gatehouse serve`): enforcers reload at once
 //	svc.List(ctx) → Policy{Revision, Permissions, Assignments}
 //	svc.Apply(ctx, actor, policies.Change{Add, Remove, Comment}) → Revision
+//	svc.ApplyAs / svc.RestoreAs(ctx, caller, …) → Revision, or *EscalationError (the admin API)
 //	svc.Assign / svc.Unassign(ctx, actor, subject, role, comment) → Revision
 //	svc.Check(ctx, sub, obj, act) → Decision{Allowed, Rule, Revision}   (POST /admin/v1/policies/check)
 //	svc.Revisions(ctx, limit, before) / svc.GetRevision(ctx, n) → Revision{Number, Actor, Time, Comment, Added, Removed, RestoredFrom}
@@ -72,6 +73,23 @@
 // the lockout: a change that would leave no user allowed AdminProbes is refused). ErrNotFound →
 // 404 (revision), ErrNoChange → 409 or 200 with nothing done. The admin routes themselves are
 // enforced like any route: role:admin's "/admin/v1/*" rule covers them.
+//
+// # Escalation (RB-08): what a caller of the admin API may change
+//
+// ApplyAs and RestoreAs check a change against what its caller holds, with Escalation, on the
+// rules the change is applied to, inside the same locked transaction as the write (so a right
+// taken from the caller a moment ago, or a restore diff that changed since the caller looked,
+// is decided on what is committed). Decisions are made on patterns, never on a pattern read as a
+// path (Covers, Overlaps in algebra.go):
+//
+//   - Grants: adding an allow, removing a deny, adding a role assignment (every allow the role
+//     carries, inherited roles included) or removing one (every deny the role carries) is allowed
+//     only if, for the rule's action (each method, for "*"), some allow of the caller (own or
+//     inherited) covers the rule's pattern and no deny of the caller (own or inherited) overlaps
+//     it. "/api/v1/:c" does not cover "/api/v1/*"; a caller denied "/api/v1/admin/todos" may not
+//     grant "/api/v1/*" to anyone.
+//
+// Apply, Restore and Import (the CLI, the operator) are not checked.
 //
 // # Revisions and propagation
 //

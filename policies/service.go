@@ -132,7 +132,18 @@ func (s *Service) Apply(ctx context.Context, actor string, ch Change) (Revision,
 	if len(ch.Add) == 0 && len(ch.Remove) == 0 {
 		return Revision{}, &ValidationError{Problems: []Problem{{Index: -1, Reason: "the change adds and removes nothing"}}}
 	}
-	return s.commit(ctx, actor, ch.Comment, 0, func(sqlx.ExtContext, []Rule) (Change, error) { return ch, nil })
+	return s.commit(ctx, actor, false, ch.Comment, 0, func(sqlx.ExtContext, []Rule) (Change, error) { return ch, nil })
+}
+
+// ApplyAs is Apply by a caller who may change only what it holds (the admin API): in the same
+// locked transaction as the write, after validation, the change is checked against the policy it
+// changes (Escalation); a refused change is an *EscalationError (errors.Is(err, ErrEscalation))
+// and nothing is saved. caller is the revision's actor.
+func (s *Service) ApplyAs(ctx context.Context, caller string, ch Change) (Revision, error) {
+	if len(ch.Add) == 0 && len(ch.Remove) == 0 {
+		return Revision{}, &ValidationError{Problems: []Problem{{Index: -1, Reason: "the change adds and removes nothing"}}}
+	}
+	return s.commit(ctx, caller, true, ch.Comment, 0, func(sqlx.ExtContext, []Rule) (Change, error) { return ch, nil })
 }
 
 // Assign gives subject (user:<id> or client:<id>) the role (role:<name>).
@@ -148,10 +159,20 @@ func (s *Service) Unassign(ctx context.Context, actor, subject, role, comment st
 // Restore makes the policy what it was at revision rev, as a new revision (RestoredFrom rev),
 // validated like any change. ErrNotFound: no such revision; ErrNoChange: nothing to restore.
 func (s *Service) Restore(ctx context.Context, actor string, rev int64, comment string) (Revision, error) {
+	return s.restore(ctx, actor, false, rev, comment)
+}
+
+// RestoreAs is Restore by a caller who may change only what it holds: the restoring change,
+// computed under the revision lock, is checked like ApplyAs's.
+func (s *Service) RestoreAs(ctx context.Context, caller string, rev int64, comment string) (Revision, error) {
+	return s.restore(ctx, caller, true, rev, comment)
+}
+
+func (s *Service) restore(ctx context.Context, actor string, guarded bool, rev int64, comment string) (Revision, error) {
 	if comment == "" {
 		comment = fmt.Sprintf("restore of revision %d", rev)
 	}
-	return s.commit(ctx, actor, comment, rev, func(x sqlx.ExtContext, current []Rule) (Change, error) {
+	return s.commit(ctx, actor, guarded, comment, rev, func(x sqlx.ExtContext, current []Rule) (Change, error) {
 		target, err := s.rulesAt(ctx, x, rev)
 		if err != nil {
 			return Change{}, err
@@ -170,7 +191,7 @@ func (s *Service) Import(ctx context.Context, actor string, r io.Reader, comment
 	if comment == "" {
 		comment = "import"
 	}
-	return s.commit(ctx, actor, comment, 0, func(_ sqlx.ExtContext, current []Rule) (Change, error) {
+	return s.commit(ctx, actor, false, comment, 0, func(_ sqlx.ExtContext, current []Rule) (Change, error) {
 		return diff(current, target), nil
 	})
 }
@@ -359,9 +380,11 @@ var lockKey = func() int64 {
 }()
 
 // commit runs one change: in a transaction that holds the revision lock, it reads the current
-// rules, asks change for the change to make, validates it, writes the rules, the revision and
-// (PostgreSQL) the notification. Subscribers hear of the revision after the commit.
-func (s *Service) commit(ctx context.Context, actor, comment string, restoredFrom int64, change func(x sqlx.ExtContext, current []Rule) (Change, error)) (Revision, error) {
+// rules, asks change for the change to make, validates it, checks it against what actor holds
+// when guarded (Escalation, on the very rules it changes: no check-then-act race), writes the
+// rules, the revision and (PostgreSQL) the notification. Subscribers hear of the revision after
+// the commit.
+func (s *Service) commit(ctx context.Context, actor string, guarded bool, comment string, restoredFrom int64, change func(x sqlx.ExtContext, current []Rule) (Change, error)) (Revision, error) {
 	if err := validActor(actor); err != nil {
 		return Revision{}, err
 	}
@@ -392,6 +415,11 @@ func (s *Service) commit(ctx context.Context, actor, comment string, restoredFro
 		}
 		if err := validateChange(current, ch); err != nil {
 			return err
+		}
+		if guarded {
+			if problems := Escalation(current, actor, ch); len(problems) > 0 {
+				return &EscalationError{Caller: actor, Problems: problems}
+			}
 		}
 		for _, r := range ch.Remove {
 			if _, err := deleteRule(ctx, tx, r.Type, r.values()); err != nil {

@@ -23,6 +23,7 @@
 //
 // Changes are validated by policies.Service before anything is saved (422 naming each rule and
 // why), saved as one revision that records the caller as its actor (the audit trail), and
-// serialized, so two admins never lose each other's rules. A caller may grant only what it may do
-// itself (escalation.go).
+// serialized, so two admins never lose each other's rules. A caller may change only what it holds
+// (policies.Escalation, checked by the Service inside the transaction that writes the change;
+// 403 naming each refused rule).
 package admin

@@ -86,19 +86,14 @@ func (s *Server) handleChange(ctx context.Context, in *changeInput) (*revisionOu
 	return s.apply(ctx, ch, nil)
 }
 
-// apply checks ch for escalation, then saves it as the caller's revision. names renames the
-// lists of problems ("add" → "assign" for the roles endpoint).
+// apply saves ch as the caller's revision; the Service checks it against what the caller holds
+// inside the transaction that writes it (policies.Escalation). names renames the lists of
+// problems ("add" → "assign" for the roles endpoint).
 func (s *Server) apply(ctx context.Context, ch policies.Change, names map[string]string) (*revisionOutput, error) {
 	if len(ch.Add)+len(ch.Remove) > MaxBatch {
 		return nil, huma.Error422UnprocessableEntity("a batch may add and remove at most " + strconv.Itoa(MaxBatch) + " rules")
 	}
-	who := actor(ctx)
-	if problems, err := s.escalation(ctx, who, ch); err != nil {
-		return nil, s.problem(ctx, err, names)
-	} else if len(problems) > 0 {
-		return nil, huma.NewError(http.StatusForbidden, "the change would grant what "+who+" may not do itself", details(problems, names)...)
-	}
-	rev, err := s.cfg.Service.Apply(ctx, who, ch)
+	rev, err := s.cfg.Service.ApplyAs(ctx, actor(ctx), ch)
 	if err != nil {
 		return nil, s.problem(ctx, err, names)
 	}
@@ -273,78 +268,13 @@ func (s *Server) handleRestore(ctx context.Context, in *restoreInput) (*revision
 	if in.Body != nil {
 		comment = in.Body.Comment
 	}
-	who := actor(ctx)
-	// A restore is a change like any other: it may not grant the caller more than it has.
-	if _, err := s.cfg.Service.GetRevision(ctx, in.Rev); err != nil {
-		return nil, s.problem(ctx, err, nil)
-	}
-	target, err := s.rulesAt(ctx, in.Rev)
-	if err != nil {
-		return nil, s.problem(ctx, err, nil)
-	}
-	if problems, err := s.escalation(ctx, who, target); err != nil {
-		return nil, s.problem(ctx, err, nil)
-	} else if len(problems) > 0 {
-		return nil, huma.NewError(http.StatusForbidden, "restoring this revision would grant what "+who+" may not do itself", details(problems, nil)...)
-	}
-	rev, err := s.cfg.Service.Restore(ctx, who, in.Rev, comment)
+	// A restore is a change like any other: the Service checks the restoring change, computed
+	// under its lock, against what the caller holds.
+	rev, err := s.cfg.Service.RestoreAs(ctx, actor(ctx), in.Rev, comment)
 	if err != nil {
 		return nil, s.problem(ctx, err, nil)
 	}
 	return created(rev), nil
-}
-
-// rulesAt is the change from the current policy to that of revision rev, rebuilt by undoing the
-// revisions after rev, for the escalation check (the Service recomputes it under its lock).
-func (s *Server) rulesAt(ctx context.Context, rev int64) (policies.Change, error) {
-	cur, err := s.cfg.Service.List(ctx)
-	if err != nil {
-		return policies.Change{}, err
-	}
-	// Undo every revision after rev, newest first.
-	state := map[string]policies.Rule{}
-	key := func(r policies.Rule) string { return r.String() }
-	for _, r := range append(append([]policies.Rule{}, cur.Permissions...), cur.Assignments...) {
-		state[key(r)] = r
-	}
-	before := int64(0)
-	for {
-		revs, err := s.cfg.Service.Revisions(ctx, 1000, before)
-		if err != nil {
-			return policies.Change{}, err
-		}
-		done := len(revs) == 0
-		for _, r := range revs {
-			if r.Number <= rev {
-				done = true
-				break
-			}
-			for _, x := range r.Added {
-				delete(state, key(x))
-			}
-			for _, x := range r.Removed {
-				state[key(x)] = x
-			}
-			before = r.Number
-		}
-		if done {
-			break
-		}
-	}
-	var ch policies.Change
-	curSet := map[string]bool{}
-	for _, r := range append(append([]policies.Rule{}, cur.Permissions...), cur.Assignments...) {
-		curSet[key(r)] = true
-		if _, ok := state[key(r)]; !ok {
-			ch.Remove = append(ch.Remove, r)
-		}
-	}
-	for k, r := range state {
-		if !curSet[k] {
-			ch.Add = append(ch.Add, r)
-		}
-	}
-	return ch, nil
 }
 
 // details turns the problems of a change into huma error details: where (body.add[2]) and why.
@@ -374,11 +304,14 @@ func details(problems []policies.Problem, names map[string]string) []error {
 func (s *Server) problem(ctx context.Context, err error, names map[string]string) error {
 	var se huma.StatusError
 	var ve *policies.ValidationError
+	var ee *policies.EscalationError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &se):
 		return se
+	case errors.As(err, &ee):
+		return huma.NewError(http.StatusForbidden, "the change exceeds what "+ee.Caller+" holds; nothing was saved", details(ee.Problems, names)...)
 	case errors.As(err, &ve):
 		return huma.Error422UnprocessableEntity("the change is invalid; nothing was saved", details(ve.Problems, names)...)
 	case errors.Is(err, policies.ErrNotFound):

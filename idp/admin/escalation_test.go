@@ -1,0 +1,97 @@
+package admin_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-id/gatehouse/idp/admin"
+	"github.com/gatehouse-id/gatehouse/internal/database"
+	"github.com/gatehouse-id/gatehouse/internal/database/dbtest"
+	"github.com/gatehouse-id/gatehouse/policies"
+)
+
+// refused posts body to path with tok and wants 403 with a problem naming the rule, and no new
+// revision.
+func (e *env) refused(tok, path, body, want string) {
+	e.t.Helper()
+	before := e.policy().Revision
+	r := e.call(tok, "POST", path, body)
+	var p problem
+	r.json(e.t, &p)
+	if r.status != 403 || len(p.Errors) == 0 || !strings.Contains(p.Errors[0].Message, want) {
+		e.t.Errorf("POST %s %s: %d %s, want 403 naming the rule (%q)", path, body, r.status, r.body, want)
+	}
+	if got := e.policy().Revision; got != before {
+		e.t.Errorf("POST %s: a refused change made revision %d", path, got)
+	}
+}
+
+func (e *env) accepted(tok, path, body string) {
+	e.t.Helper()
+	if r := e.call(tok, "POST", path, body); r.status != 201 {
+		e.t.Fatalf("POST %s %s: %d %s, want 201", path, body, r.status, r.body)
+	}
+}
+
+func add(t *testing.T, rules ...policies.Rule) string {
+	return mustJSON(t, map[string]any{"add": rules})
+}
+
+// TestEscalationWildcard_F1_RB08: a delegated admin whose grant is one segment
+// (GET /api/v1/:collection) may not grant itself, another user, or a role it assigns, the "*"
+// tail /api/v1/* (which would open /api/v1/admin/todos, every user's todos); nor turn
+// POST /admin/v1/:x into POST /admin/v1/*. It may grant what its pattern covers.
+func TestEscalationWildcard_F1_RB08(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, newDB func(t *testing.T) *database.DB) {
+		e := newEnv(t, newDB(t))
+		alice := e.user("alice@example.com")
+		dana := e.user("dana@example.com")
+		carl := e.user("carl@example.com")
+		e.bootstrap(alice)
+		atok := e.login("alice@example.com", "openid", admin.Scope)
+		e.accepted(atok, "/admin/v1/policies", add(t,
+			policies.Allowing(dana, "/admin/v1/*", "*"),
+			policies.Allowing(dana, "/api/v1/:collection", "GET"),
+			policies.Allowing("role:wide", "/api/v1/*", "GET"),
+		))
+		dtok := e.login("dana@example.com", "openid", admin.Scope)
+		e.refused(dtok, "/admin/v1/policies", add(t, policies.Allowing(dana, "/api/v1/*", "GET")), "may not GET all of /api/v1/*")
+		e.refused(dtok, "/admin/v1/policies", add(t, policies.Allowing(carl, "/api/v1/*", "GET")), "may not grant it")
+		e.refused(dtok, "/admin/v1/policies", add(t, policies.Allowing(carl, "/api/v1/:a/:b", "GET")), "may not grant it")
+		e.refused(dtok, "/admin/v1/roles", `{"assign":[{"subject":"`+carl+`","role":"role:wide"}]}`, "may not grant it")
+		if d, err := e.enf.Check(dana, "/api/v1/admin/todos", "GET"); err != nil || d.Allowed {
+			t.Fatalf("dana reads every user's todos: %+v %v", d, err)
+		}
+		// What the pattern covers may be granted: one segment, literal or parameter.
+		e.accepted(dtok, "/admin/v1/policies", add(t, policies.Allowing(carl, "/api/v1/todos", "GET"), policies.Allowing(carl, "/api/v1/:c", "GET")))
+	})
+}
+
+// TestEscalationDenyBounds_F2_RB08: a caller's own denies bound what it may delegate: with
+// GET /api/v1/* and a deny on GET /api/v1/admin/todos, dana may not hand GET /api/v1/* to carl
+// or to a client, nor assign a role that carries it; she may hand out what does not overlap her
+// deny.
+func TestEscalationDenyBounds_F2_RB08(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, newDB func(t *testing.T) *database.DB) {
+		e := newEnv(t, newDB(t))
+		alice := e.user("alice@example.com")
+		dana := e.user("dana@example.com")
+		carl := e.user("carl@example.com")
+		e.bootstrap(alice)
+		atok := e.login("alice@example.com", "openid", admin.Scope)
+		e.accepted(atok, "/admin/v1/policies", add(t,
+			policies.Allowing(dana, "/admin/v1/*", "*"),
+			policies.Allowing(dana, "/api/v1/*", "GET"),
+			policies.Denying(dana, "/api/v1/admin/todos", "GET"),
+			policies.Allowing("role:wide", "/api/v1/*", "GET"),
+		))
+		dtok := e.login("dana@example.com", "openid", admin.Scope)
+		e.refused(dtok, "/admin/v1/policies", add(t, policies.Allowing(carl, "/api/v1/*", "GET")), "overlaps /api/v1/*")
+		e.refused(dtok, "/admin/v1/policies", add(t, policies.Allowing("client:dana-bot", "/api/v1/:a/:b", "*")), "may not grant it")
+		e.refused(dtok, "/admin/v1/roles", `{"assign":[{"subject":"`+carl+`","role":"role:wide"}]}`, "may not grant it")
+		if d, err := e.enf.Check(carl, "/api/v1/admin/todos", "GET"); err != nil || d.Allowed {
+			t.Fatalf("carl reads every user's todos: %+v %v", d, err)
+		}
+		e.accepted(dtok, "/admin/v1/policies", add(t, policies.Allowing(carl, "/api/v1/todos/*", "GET")))
+	})
+}
