@@ -88,6 +88,13 @@
 //     inherited) covers the rule's pattern and no deny of the caller (own or inherited) overlaps
 //     it. "/api/v1/:c" does not cover "/api/v1/*"; a caller denied "/api/v1/admin/todos" may not
 //     grant "/api/v1/*" to anyone.
+//   - Take-aways: removing an allow, removing a role assignment, adding a deny, or assigning a
+//     role that carries denies takes rights from the rule's subject and, for a role, from every
+//     subject holding it (transitively). Each such subject other than the caller, the role
+//     itself included, must hold nothing the caller does not: every allow it carries (own or
+//     inherited) must pass the grant test for the caller. In one sentence: you may take rights
+//     only from subjects whose rights are a subset of yours, so a delegated admin cannot demote
+//     or deny a full admin. Restricting yourself is always allowed (the lockout check remains).
 //
 // Apply, Restore and Import (the CLI, the operator) are not checked.
 //

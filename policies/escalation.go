@@ -138,6 +138,14 @@ func (c *caller) holds(obj, act string) string {
 //     and no deny of the caller (own or inherited) may overlap it (Overlaps). So a ":id" grant
 //     never lets a caller grant a "*" tail (F1), and a caller's deny bounds what it delegates
 //     (F2).
+//   - Take-aways. Removing an allow, removing a role assignment, adding a deny, or assigning a role
+//     that carries denies takes rights from the rule's subject and, for a role, from every
+//     subject that holds it (directly or through roles). For every such subject other than the
+//     caller — the role itself included — the caller must hold everything that subject holds:
+//     each of its allows (own or inherited) must pass the grant test above. So a caller can
+//     demote or deny only subjects whose rights are a subset of its own, never a more
+//     privileged admin (F3); taking away its own rights is always allowed (the Service's lockout
+//     check still applies).
 //
 // Problems name the rule (List "add" or "remove", Index) and why. An invalid rule is skipped:
 // validation refuses it.
@@ -148,6 +156,57 @@ func Escalation(current []Rule, who string, ch Change) []Problem {
 	refuse := func(list string, i int, r Rule, reason string) {
 		rc := r
 		problems = append(problems, Problem{List: list, Index: i, Rule: &rc, Reason: reason})
+	}
+	// own[s] is why the caller does not hold every allow rule s itself carries ("" if it does).
+	own := map[string]string{}
+	ownWhy := func(s string) string {
+		if w, ok := own[s]; ok {
+			return w
+		}
+		w := ""
+		for _, r := range v.perms[s] {
+			if r.Effect == Allow {
+				if h := c.holds(r.Object, r.Action); h != "" {
+					w = fmt.Sprintf("%s holds %s %s, and %s", r.Subject, r.Action, r.Object, h)
+					break
+				}
+			}
+		}
+		own[s] = w
+		return w
+	}
+	// outranks is why the caller does not hold everything s holds (its roles' included), or "".
+	outranks := func(s string) string {
+		for _, x := range v.closure(s, -1) {
+			if w := ownWhy(x); w != "" {
+				if x != s {
+					w = s + " holds " + x + ": " + w
+				}
+				return w
+			}
+		}
+		return ""
+	}
+	// takeAway checks the subjects that lose rights when sub does.
+	takeAway := func(list string, i int, r Rule, sub string) {
+		seen := map[string]bool{}
+		queue := []string{sub}
+		for len(queue) > 0 {
+			s := queue[0]
+			queue = queue[1:]
+			if seen[s] {
+				continue
+			}
+			seen[s] = true
+			queue = append(queue, v.holders[s]...)
+			if s == who {
+				continue
+			}
+			if w := outranks(s); w != "" {
+				refuse(list, i, r, w+", so "+who+" may not take rights away from "+s)
+				return
+			}
+		}
 	}
 	grant := func(list string, i int, r Rule, granted []Rule) bool {
 		for _, g := range granted {
@@ -165,8 +224,12 @@ func Escalation(current []Rule, who string, ch Change) []Problem {
 		switch {
 		case r.Type == Permission && r.Effect == Allow:
 			grant("add", i, r, []Rule{r})
+		case r.Type == Permission && r.Effect == Deny:
+			takeAway("add", i, r, r.Subject)
 		case r.Type == Assignment:
-			grant("add", i, r, v.rules(r.Role, Allow, -1))
+			if grant("add", i, r, v.rules(r.Role, Allow, -1)) && len(v.rules(r.Role, Deny, -1)) > 0 {
+				takeAway("add", i, r, r.Subject)
+			}
 		}
 	}
 	for i, r := range ch.Remove {
@@ -176,8 +239,12 @@ func Escalation(current []Rule, who string, ch Change) []Problem {
 		switch {
 		case r.Type == Permission && r.Effect == Deny:
 			grant("remove", i, r, []Rule{r})
+		case r.Type == Permission && r.Effect == Allow:
+			takeAway("remove", i, r, r.Subject)
 		case r.Type == Assignment:
-			grant("remove", i, r, v.rules(r.Role, Deny, -1))
+			if grant("remove", i, r, v.rules(r.Role, Deny, -1)) {
+				takeAway("remove", i, r, r.Subject)
+			}
 		}
 	}
 	return problems

@@ -93,3 +93,36 @@ func TestEscalationUnderLock_F6_RB08(t *testing.T) {
 		}
 	})
 }
+
+// TestEscalationTakeAwayRoles_F3_RB08: take-aways reach through role chains and cycles: a
+// caller who does not hold role:b's /api/v1/* may not unassign role:a (which inherits role:b,
+// in a cycle) from u, deny role:a, or remove role:b's allow; it may take away what u holds
+// that it holds too.
+func TestEscalationTakeAwayRoles_F3_RB08(t *testing.T) {
+	cur := []policies.Rule{
+		policies.Allowing("user:c", "/admin/v1/*", "*"),
+		policies.Allowing("user:c", "/api/v1/todos", "GET"),
+		policies.Assigning("role:a", "role:b"),
+		policies.Assigning("role:b", "role:a"),
+		policies.Allowing("role:b", "/api/v1/*", "*"),
+		policies.Assigning("user:u", "role:a"),
+		policies.Allowing("user:v", "/api/v1/todos", "GET"),
+	}
+	for _, tc := range []struct {
+		name string
+		ch   policies.Change
+		ok   bool
+	}{
+		{"unassign role:a from u", policies.Change{Remove: []policies.Rule{policies.Assigning("user:u", "role:a")}}, false},
+		{"deny role:a", policies.Change{Add: []policies.Rule{policies.Denying("role:a", "/api/v1/x", "GET")}}, false},
+		{"remove role:b's allow", policies.Change{Remove: []policies.Rule{policies.Allowing("role:b", "/api/v1/*", "*")}}, false},
+		{"deny v what c holds", policies.Change{Add: []policies.Rule{policies.Denying("user:v", "/api/v1/todos", "GET")}}, true},
+		{"remove v's allow", policies.Change{Remove: []policies.Rule{policies.Allowing("user:v", "/api/v1/todos", "GET")}}, true},
+		{"c restricts itself", policies.Change{Remove: []policies.Rule{policies.Allowing("user:c", "/api/v1/todos", "GET")}}, true},
+	} {
+		p := policies.Escalation(cur, "user:c", tc.ch)
+		if (len(p) == 0) != tc.ok {
+			t.Errorf("%s: problems %+v, want ok=%v", tc.name, p, tc.ok)
+		}
+	}
+}

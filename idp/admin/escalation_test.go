@@ -95,3 +95,47 @@ func TestEscalationDenyBounds_F2_RB08(t *testing.T) {
 		e.accepted(dtok, "/admin/v1/policies", add(t, policies.Allowing(carl, "/api/v1/todos/*", "GET")))
 	})
 }
+
+// TestEscalationTakeAway_F3_RB08: a delegated admin (dana: the admin API and role:user) may not
+// demote or deny a subject that holds more than she does: not deny alice (role:admin) the admin
+// API while unassigning her role:admin (the takeover of the review), not unassign it through
+// /roles, not remove role:admin's grants, nor deny role:admin, nor assign alice a restricting
+// role. She may deny and demote carl (role:user, a subset of hers) and restrict herself; the
+// full admin may demote her.
+func TestEscalationTakeAway_F3_RB08(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, newDB func(t *testing.T) *database.DB) {
+		e := newEnv(t, newDB(t))
+		alice := e.user("alice@example.com")
+		dana := e.user("dana@example.com")
+		carl := e.user("carl@example.com")
+		e.bootstrap(alice)
+		atok := e.login("alice@example.com", "openid", admin.Scope)
+		e.accepted(atok, "/admin/v1/policies", add(t,
+			policies.Allowing(dana, "/admin/v1/*", "*"),
+			policies.Assigning(dana, "role:user"),
+			policies.Assigning(carl, "role:user"),
+			policies.Denying("role:restricted", "/api/v1/categories", "POST"),
+		))
+		dtok := e.login("dana@example.com", "openid", admin.Scope)
+		takeover := mustJSON(t, map[string]any{
+			"add":    []policies.Rule{policies.Denying(alice, "/admin/v1/*", "*")},
+			"remove": []policies.Rule{policies.Assigning(alice, "role:admin")},
+		})
+		e.refused(dtok, "/admin/v1/policies", takeover, "may not take rights away from "+alice)
+		e.refused(dtok, "/admin/v1/roles", `{"unassign":[{"subject":"`+alice+`","role":"role:admin"}]}`, "may not take rights away")
+		e.refused(dtok, "/admin/v1/policies", mustJSON(t, map[string]any{"remove": []policies.Rule{policies.Allowing("role:admin", "/api/v1/*", "*")}}), "may not take rights away from role:admin")
+		e.refused(dtok, "/admin/v1/policies", add(t, policies.Denying("role:admin", "/api/v1/todos", "GET")), "may not take rights away")
+		e.refused(dtok, "/admin/v1/roles", `{"assign":[{"subject":"`+alice+`","role":"role:restricted"}]}`, "may not take rights away from "+alice)
+		if r := e.call(atok, "GET", "/admin/v1/policies", ""); r.status != 200 {
+			t.Fatalf("alice after the refused takeover: %d", r.status)
+		}
+		// carl holds a subset of dana's rights; dana may restrict herself.
+		e.accepted(dtok, "/admin/v1/policies", add(t, policies.Denying(carl, "/api/v1/todos/:id", "DELETE")))
+		e.accepted(dtok, "/admin/v1/roles", `{"unassign":[{"subject":"`+carl+`","role":"role:user"}]}`)
+		e.accepted(dtok, "/admin/v1/policies", add(t, policies.Denying(dana, "/api/v1/categories/:id", "DELETE")))
+		// Now carl would hold something she does not: she may no longer demote him.
+		e.accepted(atok, "/admin/v1/roles", `{"assign":[{"subject":"`+carl+`","role":"role:user"}]}`)
+		e.refused(dtok, "/admin/v1/roles", `{"unassign":[{"subject":"`+carl+`","role":"role:user"}]}`, "may not take rights away from "+carl)
+		e.accepted(atok, "/admin/v1/policies", mustJSON(t, map[string]any{"remove": []policies.Rule{policies.Allowing(dana, "/admin/v1/*", "*")}}))
+	})
+}
