@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humachi"
 
 	"github.com/gatehouse-id/gatehouse/resource/bearer"
 )
@@ -64,7 +65,7 @@ type access struct {
 // middleware is missing: fail closed); a token without the route's scope is 403
 // insufficient_scope (RFC 6750 §3.1); a client-credentials token on an owned route is 403; then
 // the Authorizer, if any, must allow subject, object and method: a denial is 403, an error 503
-// (fail closed). A delegated token therefore does only what both its scopes and its user's
+// (fail closed); on an admin route the token must then still be active (requireActive). A delegated token therefore does only what both its scopes and its user's
 // roles allow (RB-06), and ordinary routes stay owner-scoped in the store whatever the policy
 // says (RB-07).
 func (s *Server) guard(a access) func(huma.Context, func(huma.Context)) {
@@ -109,8 +110,29 @@ func (s *Server) guard(a access) func(huma.Context, func(huma.Context)) {
 			return
 		}
 		s.log.DebugContext(c, "resource: policy allowed", "subject", subject, "object", object, "action", action, "policy_revision", d.Revision)
+		if a.admin {
+			s.requireActive(ctx, next)
+			return
+		}
 		next(ctx)
 	}
+}
+
+// requireActive runs next only if the token is still active at the issuer (RS-09): the admin
+// routes read every user's data, so a revocation or a disabled account must apply at once, not
+// when the JWT expires. Without Config.RequireActive the route is refused unless the operator
+// chose Config.AdminWithoutIntrospection (fail closed).
+func (s *Server) requireActive(ctx huma.Context, next func(huma.Context)) {
+	if s.cfg.RequireActive == nil {
+		if s.cfg.AdminWithoutIntrospection {
+			next(ctx)
+			return
+		}
+		_ = huma.WriteErr(s.api, ctx, http.StatusForbidden, "this route needs token introspection, which this server is not configured for")
+		return
+	}
+	r, w := humachi.Unwrap(ctx)
+	s.cfg.RequireActive(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { next(ctx) })).ServeHTTP(w, r)
 }
 
 // objectOf renders the operation's path pattern with the router's parameter values: the path

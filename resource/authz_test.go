@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-id/gatehouse/resource"
@@ -80,12 +81,13 @@ func TestAuthorizer_RB01_RB05_RB06_RB07(t *testing.T) {
 		[3]string{"user:alice-ro", "/api/v1/admin/todos", "GET"}, // a user named like a token: irrelevant
 	)
 	var logs syncBuffer
-	e := newEnvWith(t, resource.Config{Authorizer: authz}, &logs)
+	e := newEnvWith(t, resource.Config{Authorizer: authz, RequireActive: (&fakeIntrospection{}).middleware}, &logs)
 
 	aliceTodo := e.createTodo("alice", map[string]any{"title": "alice's"})["id"].(string)
 	if got := authz.last(); got != [3]string{"user:alice", "/api/v1/todos", "POST"} {
 		t.Errorf("Authorize(%v), want user:alice /api/v1/todos POST", got)
 	}
+	time.Sleep(2 * time.Millisecond) // creation order is by millisecond, ties by random ID
 	carolTodo := e.createTodo("carol", map[string]any{"title": "carol's"})["id"].(string)
 
 	for _, tt := range []struct {
@@ -101,9 +103,11 @@ func TestAuthorizer_RB01_RB05_RB06_RB07(t *testing.T) {
 		{"RB-06 scope narrows the role: alice's read-only token writes", "alice-ro", "POST", "/api/v1/todos", map[string]any{"title": "x"}, 403, ""},
 		{"RB-06 role narrows the scope: bob's write token, no rule", "bob", "DELETE", "/api/v1/todos/" + aliceTodo, nil, 403, "/api/v1/todos/" + aliceTodo},
 		{"RB-07 admin's ordinary route stays owner-scoped", "carol-ro", "GET", "/api/v1/todos/" + aliceTodo, nil, 404, "/api/v1/todos/" + aliceTodo},
-		{"admin route granted", "carol-ro", "GET", "/api/v1/admin/todos", nil, 200, "/api/v1/admin/todos"},
-		{"admin route without a grant", "alice", "GET", "/api/v1/admin/todos", nil, 403, "/api/v1/admin/todos"},
-		{"admin route for a client granted by policy", "client-cc", "GET", "/api/v1/admin/todos", nil, 200, "/api/v1/admin/todos"},
+		{"admin route granted", "carol-admin", "GET", "/api/v1/admin/todos", nil, 200, "/api/v1/admin/todos"},
+		{"RB-06 F4 admin route: todos:read is not the admin scope, grant or not", "carol-ro", "GET", "/api/v1/admin/todos", nil, 403, ""},
+		{"admin route without a grant", "alice-admin", "GET", "/api/v1/admin/todos", nil, 403, "/api/v1/admin/todos"},
+		{"admin route for a client granted by policy", "client-admin", "GET", "/api/v1/admin/todos", nil, 200, "/api/v1/admin/todos"},
+		{"RB-06 F4 admin route: a client's todos:read token, granted", "client-cc", "GET", "/api/v1/admin/todos", nil, 403, ""},
 		{"RS-11 a client token on an owned route", "client-cc", "GET", "/api/v1/todos", nil, 403, ""},
 		{"no token", "", "GET", "/api/v1/admin/todos", nil, 401, ""},
 	} {
@@ -130,24 +134,24 @@ func TestAuthorizer_RB01_RB05_RB06_RB07(t *testing.T) {
 	}
 	e.t = t
 	// The client's subject is client:svc, never user:svc (RB-05, RS-11).
-	e.do("client-cc", "GET", "/api/v1/admin/todos", nil)
+	e.do("client-admin", "GET", "/api/v1/admin/todos", nil)
 	if got := authz.last()[0]; got != "client:svc" {
 		t.Errorf("client-credentials subject %q, want client:svc", got)
 	}
 	// The admin view lists every owner's todos with their owners.
-	r := e.do("carol-ro", "GET", "/api/v1/admin/todos?limit=1", nil)
+	r := e.do("carol-admin", "GET", "/api/v1/admin/todos?limit=1", nil)
 	e.want(r, 200)
 	m := r.json(t)
 	items := m["items"].([]any)
 	if len(items) != 1 || items[0].(map[string]any)["ownerId"] != "alice" || m["next_cursor"] == "" {
 		t.Fatalf("admin page 1: %s", r.body)
 	}
-	r = e.do("carol-ro", "GET", "/api/v1/admin/todos?limit=1&cursor="+m["next_cursor"].(string), nil)
+	r = e.do("carol-admin", "GET", "/api/v1/admin/todos?limit=1&cursor="+m["next_cursor"].(string), nil)
 	e.want(r, 200)
 	if items := r.json(t)["items"].([]any); len(items) != 1 || items[0].(map[string]any)["id"] != carolTodo || items[0].(map[string]any)["ownerId"] != "carol" {
 		t.Fatalf("admin page 2: %s", r.body)
 	}
-	e.wantProblem(e.do("carol-ro", "GET", "/api/v1/admin/todos?cursor=Zm9yZ2Vk.Zm9yZ2Vk", nil), http.StatusUnprocessableEntity)
+	e.wantProblem(e.do("carol-admin", "GET", "/api/v1/admin/todos?cursor=Zm9yZ2Vk.Zm9yZ2Vk", nil), http.StatusUnprocessableEntity)
 	// Refused writes wrote nothing.
 	if n := e.countTodos("bob"); n != 0 {
 		t.Errorf("bob has %d todos after refused writes", n)
@@ -180,7 +184,11 @@ func TestAuthorizerFailsClosed(t *testing.T) {
 	} {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
 			e.t = t
-			r := e.do("alice", tt.method, tt.path, tt.body, "If-Match", "*")
+			who := "alice"
+			if strings.Contains(tt.path, "/admin/") {
+				who = "alice-admin"
+			}
+			r := e.do(who, tt.method, tt.path, tt.body, "If-Match", "*")
 			m := e.wantProblem(r, http.StatusServiceUnavailable)
 			if r.header.Get("Retry-After") == "" || strings.Contains(string(r.body), "unreachable") {
 				t.Errorf("503 without Retry-After or with the cause: %v %s", r.header, m)
@@ -201,7 +209,7 @@ func TestAuthorizerFailsClosed(t *testing.T) {
 func TestAuthorizerNone_RB07(t *testing.T) {
 	e := newEnv(t)
 	e.createTodo("alice", map[string]any{"title": "t"})
-	for _, who := range []string{"alice", "carol-ro", "client-cc"} {
+	for _, who := range []string{"alice", "carol-ro", "client-cc", "carol-admin", "client-admin"} {
 		r := e.do(who, "GET", "/api/v1/admin/todos", nil)
 		e.wantProblem(r, http.StatusForbidden)
 		if r.header.Get(resource.PolicyRevisionHeader) != "" {

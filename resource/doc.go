@@ -29,8 +29,12 @@
 // info, grants at debug, both with policy_revision. Scopes are checked first, so a delegated
 // token does only what both its scopes and its user's policy allow (RB-06). Ordinary routes
 // stay owner-scoped in the store whatever the policy allows (RB-07); GET /api/v1/admin/todos
-// lists every owner's todos (todos:read and an explicit policy grant; without an Authorizer it
-// is always 403).
+// lists every owner's todos: it needs its own scope todos:admin (todos:read is not enough: an
+// admin who lets an app read her todos has not let it read everyone's, review F4), an explicit
+// policy grant, and a token the issuer still reports active (Config.RequireActive introspects
+// it on every request, RS-09, so a revocation applies at once; 401 when inactive, 503 when the
+// issuer cannot answer). Without an Authorizer, or without RequireActive unless
+// Config.AdminWithoutIntrospection accepts the delay, it is always 403 (fail closed).
 //
 // Statuses: 200 read or update, 201 create (Location, ETag), 204 delete; 400 malformed JSON;
 // 401 and 403 as above; 404 no such object of this user (another user's object too); 409 a

@@ -43,10 +43,10 @@ func (s *Server) routes() {
 	})
 
 	// Each route's Authorizer object is its path with the parameters filled in, its action the
-	// method (authz.go). read and write are owner-scoped; admin routes cross owners and only a
-	// policy grant opens them.
+	// method (authz.go). read and write are owner-scoped; admin routes cross owners: they need
+	// their own scope (todos:admin), a policy grant and a live token (introspection).
 	read, write := access{scope: ScopeRead, owned: true}, access{scope: ScopeWrite, owned: true}
-	admin := access{scope: ScopeRead, admin: true}
+	admin := access{scope: ScopeAdmin, admin: true}
 	op := func(id, method, path, summary string, a access, status int) huma.Operation {
 		errs := []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusServiceUnavailable}
 		if method != http.MethodGet {
@@ -86,8 +86,10 @@ func (s *Server) routes() {
 	huma.Register(s.api, op("delete-category", http.MethodDelete, "/categories/{id}", "Delete a category", write, http.StatusNoContent), s.handleCategoryDelete)
 
 	adminList := op("admin-list-todos", http.MethodGet, "/admin/todos", "List every user's todos (admin)", admin, 0)
-	adminList.Description = "Every user's todos in creation order, with their owners. Needs todos:read and a policy " +
-		"that allows GET on /api/v1/admin/todos; closed when no access policy is configured."
+	adminList.Description = "Every user's todos in creation order, with their owners. Needs the scope todos:admin " +
+		"(todos:read is not enough), a policy that allows GET on /api/v1/admin/todos, and a token the issuer still " +
+		"reports active (introspected on every request, so a revocation applies at once). Closed when no access " +
+		"policy or no introspection is configured."
 	huma.Register(s.api, adminList, s.handleAdminTodoList)
 
 	s.handler = r

@@ -14,11 +14,19 @@ import (
 	"github.com/gatehouse-id/gatehouse/resource/bearer"
 )
 
-// The scopes of the API.
+// The scopes of the API. ScopeAdmin opens only the cross-owner admin routes (with a policy
+// grant, and introspection: Config.RequireActive); todos:read does not (RB-06, review F4): a user
+// who is an admin and lets an app "read my todos" does not let it read everyone's. Register it
+// only on first-party or otherwise trusted clients.
 const (
 	ScopeRead  = "todos:read"
 	ScopeWrite = "todos:write"
+	ScopeAdmin = "todos:admin"
 )
+
+// Scopes lists every scope of the API, for the protected resource metadata's scopes_supported
+// (RFC 9728).
+func Scopes() []string { return []string{ScopeRead, ScopeWrite, ScopeAdmin} }
 
 // Server is the todos API over HTTP: huma operations on a chi router. It serves /api/v1/todos,
 // /api/v1/categories, the OpenAPI 3.1 document at /openapi.json and its rendered docs at /docs.

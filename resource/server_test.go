@@ -21,12 +21,17 @@ import (
 // Principals the fake auth middleware knows, by the token in the Authorization header.
 var principals = map[string]*bearer.Principal{
 	"alice":     {Subject: "alice", ClientID: "app", Scopes: []string{"todos:read", "todos:write"}},
-	"bob":       {Subject: "bob", ClientID: "app", Scopes: []string{"todos:read", "todos:write"}},
+	"bob":       {Subject: "bob", ClientID: "app", Scopes: []string{"todos:read", "todos:write", "todos:admin"}},
 	"alice-ro":  {Subject: "alice", ClientID: "app", Scopes: []string{"todos:read"}},
 	"alice-wo":  {Subject: "alice", ClientID: "app", Scopes: []string{"todos:write"}},
 	"client-cc": {Subject: "svc", ClientID: "svc", Scopes: []string{"todos:read", "todos:write"}},
 	"carol":     {Subject: "carol", ClientID: "app", Scopes: []string{"todos:read", "todos:write"}},
 	"carol-ro":  {Subject: "carol", ClientID: "app", Scopes: []string{"todos:read"}},
+	// Tokens with the admin view's own scope (todos:admin, review F4).
+	"carol-admin":   {Subject: "carol", ClientID: "console", Scopes: []string{"todos:admin"}},
+	"alice-admin":   {Subject: "alice", ClientID: "console", Scopes: []string{"todos:read", "todos:admin"}},
+	"client-admin":  {Subject: "svc", ClientID: "svc", Scopes: []string{"todos:admin"}},
+	"carol-revoked": {Subject: "carol", ClientID: "console", Scopes: []string{"todos:admin"}},
 }
 
 // fakeAuth stands in for bearer.Verifier.Middleware: "Bearer <name>" of principals, else 401.

@@ -93,7 +93,7 @@ func startAdminProvider(tb testing.TB, db *database.DB) *adminProvider {
 		return c
 	}
 	p.adminSPA = spa([]string{"openid", admin.Scope}, nil)
-	p.todosSPA = spa([]string{"openid", resource.ScopeRead, resource.ScopeWrite}, []string{apiAudience})
+	p.todosSPA = spa([]string{"openid", resource.ScopeRead, resource.ScopeWrite, resource.ScopeAdmin}, []string{apiAudience})
 	return p
 }
 
@@ -173,7 +173,7 @@ func startReplica(t *testing.T, p *adminProvider, name, dbURL string) *replica {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := resource.NewServer(resource.Config{Authorizer: enforcerAuthorizer{enf}}, st, v.Middleware, slog.New(slog.DiscardHandler))
+	api, err := resource.NewServer(resource.Config{Authorizer: enforcerAuthorizer{enf}, AdminWithoutIntrospection: true}, st, v.Middleware, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +294,7 @@ func TestPolicyPropagation_RB09(t *testing.T) {
 		t.Fatal(err)
 	}
 	adminTok := p.login(t, p.adminSPA, "alice@example.com", "openid", admin.Scope)
-	bobTok := p.login(t, p.todosSPA, "bob@example.com", "openid", resource.ScopeRead, resource.ScopeWrite)
+	bobTok := p.login(t, p.todosSPA, "bob@example.com", "openid", resource.ScopeRead, resource.ScopeWrite, resource.ScopeAdmin)
 	replicas := []*replica{startReplica(t, p, "resource-1", dbURL), startReplica(t, p, "resource-2", dbURL)}
 	waitFor(t, "both replicas listening", 5*time.Second, func() bool { return countListeners(t, db) == 2 })
 	rev0 := strconv.FormatInt(replicas[0].enf.Revision(), 10)

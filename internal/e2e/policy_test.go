@@ -39,8 +39,8 @@ func (a *recordingAuthorizer) allow(subject, action, prefix string) {
 func TestPolicyHookWithRealTokens_RB05_RB06_RS11(t *testing.T) {
 	p := startProvider(t)
 	authz := &recordingAuthorizer{rules: map[[2]string]string{}}
-	api := startTodosWith(t, p, resource.Config{Authorizer: authz})
-	full := p.userToken(t, "alice@example.com", "openid", "todos:read", "todos:write")
+	api := startTodosWith(t, p, resource.Config{Authorizer: authz, AdminWithoutIntrospection: true})
+	full := p.userToken(t, "alice@example.com", "openid", "todos:read", "todos:write", "todos:admin")
 	sub := claimsOf(t, full)["sub"].(string)
 	// Rita holds the same policy as alice but signed in granting only todos:read.
 	readOnly, _ := p.userTokensVia(t, p.srv.URL, "rita@example.com", "openid", "todos:read")

@@ -52,7 +52,7 @@ func (p *provider) userTokensVia(t *testing.T, base, email string, scopes ...str
 		ID: "spa-" + uuid.NewString()[:8], Name: "Todo SPA", Public: true, FirstParty: true,
 		TokenEndpointAuthMethod: idp.AuthMethodNone, RedirectURIs: []string{spaCallback},
 		GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
-		Scopes: []string{"openid", "todos:read", "todos:write"}, Audiences: []string{apiAudience},
+		Scopes: []string{"openid", "todos:read", "todos:write", "todos:admin"}, Audiences: []string{apiAudience},
 		CreatedAt: time.Now(), UpdatedAt: time.Now(),
 	}
 	if err := c.Validate(); err != nil {
@@ -109,12 +109,15 @@ func startTodosWith(t *testing.T, p *provider, rc resource.Config, mods ...func(
 	if err != nil {
 		t.Fatal(err)
 	}
+	if cfg.Introspection != nil && rc.RequireActive == nil && !rc.AdminWithoutIntrospection {
+		rc.RequireActive = v.RequireActive // as serve wires it when introspection credentials are set
+	}
 	api, err := resource.NewServer(rc, st, v.Middleware, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET "+bearer.MetadataPath, v.MetadataHandler([]string{resource.ScopeRead, resource.ScopeWrite}))
+	mux.Handle("GET "+bearer.MetadataPath, v.MetadataHandler(resource.Scopes()))
 	mux.Handle("/", api)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -178,5 +181,44 @@ func TestTodosWithRealTokens_RB07_RS04(t *testing.T) {
 	}
 	if s, _ := call(alice+"x", "GET", "/api/v1/todos", ""); s != http.StatusUnauthorized {
 		t.Errorf("a tampered token: %d, want 401", s)
+	}
+}
+
+// TestAdminViewSeesRevocation_F15_RS09: the cross-owner admin view introspects every request at
+// the real provider (bearer.Verifier.RequireActive, with a confidential client's credentials), so
+// when the provider revokes an admin's tokens (as a password reset or a disable does), her JWT,
+// still valid offline and still passing the verifier's cache on the ordinary routes, loses the
+// admin view at once (401). It needs todos:admin besides the grant (F4, RB-06): her todos:read
+// token is refused.
+func TestAdminViewSeesRevocation_F15_RS09(t *testing.T) {
+	p := startProvider(t)
+	authz := &recordingAuthorizer{rules: map[[2]string]string{}}
+	rs := p.machineClient(t, apiAudience) // the resource server's introspection credentials
+	api := startTodosWith(t, p, resource.Config{Authorizer: authz}, func(c *bearer.Config) {
+		c.Introspection = &bearer.IntrospectionConfig{ClientID: rs.ClientID, ClientSecret: rs.ClientSecret}
+	})
+	admin := p.userToken(t, "alice@example.com", "openid", "todos:read", "todos:admin")
+	sub := claimsOf(t, admin)["sub"].(string)
+	reader := p.userToken(t, "alice2@example.com", "openid", "todos:read")
+	readerSub := claimsOf(t, reader)["sub"].(string)
+	for _, s := range []string{sub, readerSub} {
+		authz.allow("user:"+s, "GET", "/api/v1/") // the admin view and the ordinary reads
+	}
+	if r := call(t, api, reader, "GET", "/api/v1/admin/todos", ""); r.status != 403 || !strings.Contains(r.header.Get("WWW-Authenticate"), `scope="todos:admin"`) {
+		t.Fatalf("todos:read token on the admin view, granted: %d %s %s", r.status, r.header.Get("WWW-Authenticate"), r.body)
+	}
+	if r := call(t, api, admin, "GET", "/api/v1/admin/todos", ""); r.status != 200 {
+		t.Fatalf("admin view before the revocation: %d %s", r.status, r.body)
+	}
+	if err := p.store.RevokeSubjectTokens(t.Context(), sub); err != nil {
+		t.Fatal(err)
+	}
+	if r := call(t, api, admin, "GET", "/api/v1/admin/todos", ""); r.status != 401 || !strings.Contains(r.header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Fatalf("admin view after the revocation: %d %s %s, want 401 invalid_token", r.status, r.header.Get("WWW-Authenticate"), r.body)
+	}
+	// The ordinary routes verify offline: the JWT still works there until it expires (RS-09
+	// asks introspection for the sensitive operations only).
+	if r := call(t, api, admin, "GET", "/api/v1/todos", ""); r.status != 200 {
+		t.Errorf("ordinary route after the revocation: %d, want 200 (offline verification)", r.status)
 	}
 }
