@@ -7,9 +7,15 @@
 //	GET  /admin/v1/roles                            the role assignments
 //	POST /admin/v1/roles                            an atomic batch {assign, unassign, comment}
 //	POST /admin/v1/policies/check                   dry run: {subject, object, action}
-//	GET  /admin/v1/policies/revisions               the revisions, newest first, paged
-//	GET  /admin/v1/policies/revisions/{rev}         one revision and its diff
-//	POST /admin/v1/policies/revisions/{rev}/restore restore it, as a new revision
+//	GET  /admin/v1/revisions                        the revisions, newest first, paged
+//	GET  /admin/v1/revisions/{rev}                  one revision and its diff
+//	POST /admin/v1/revisions/{rev}/restore          restore it, as a new revision
+//
+// Each route is its own grant: POST /admin/v1/policies takes permission rules only (type p;
+// role assignments go through /admin/v1/roles, so a deny on POST /admin/v1/roles stops every
+// role change), and the dry run (/admin/v1/policies/check) and the restore
+// (/admin/v1/revisions/{rev}/restore) have different prefixes, so "POST /admin/v1/policies/*"
+// grants the dry run without the restore.
 //
 // Every request goes through, in order (guard):
 //

@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -30,6 +31,27 @@ func (e *env) accepted(tok, path, body string) {
 	e.t.Helper()
 	if r := e.call(tok, "POST", path, body); r.status != 201 {
 		e.t.Fatalf("POST %s %s: %d %s, want 201", path, body, r.status, r.body)
+	}
+}
+
+// setup makes the permissions of rules through POST /admin/v1/policies, then the assignments
+// through POST /admin/v1/roles.
+func (e *env) setup(tok string, rules ...policies.Rule) {
+	e.t.Helper()
+	var perms []policies.Rule
+	var assign []map[string]string
+	for _, r := range rules {
+		if r.Type == policies.Assignment {
+			assign = append(assign, map[string]string{"subject": r.Subject, "role": r.Role})
+		} else {
+			perms = append(perms, r)
+		}
+	}
+	if len(perms) > 0 {
+		e.accepted(tok, "/admin/v1/policies", add(e.t, perms...))
+	}
+	if len(assign) > 0 {
+		e.accepted(tok, "/admin/v1/roles", mustJSON(e.t, map[string]any{"assign": assign}))
 	}
 }
 
@@ -110,18 +132,14 @@ func TestEscalationTakeAway_F3_RB08(t *testing.T) {
 		carl := e.user("carl@example.com")
 		e.bootstrap(alice)
 		atok := e.login("alice@example.com", "openid", admin.Scope)
-		e.accepted(atok, "/admin/v1/policies", add(t,
+		e.setup(atok,
 			policies.Allowing(dana, "/admin/v1/*", "*"),
 			policies.Assigning(dana, "role:user"),
 			policies.Assigning(carl, "role:user"),
 			policies.Denying("role:restricted", "/api/v1/categories", "POST"),
-		))
+		)
 		dtok := e.login("dana@example.com", "openid", admin.Scope)
-		takeover := mustJSON(t, map[string]any{
-			"add":    []policies.Rule{policies.Denying(alice, "/admin/v1/*", "*")},
-			"remove": []policies.Rule{policies.Assigning(alice, "role:admin")},
-		})
-		e.refused(dtok, "/admin/v1/policies", takeover, "may not take rights away from "+alice)
+		e.refused(dtok, "/admin/v1/policies", add(t, policies.Denying(alice, "/admin/v1/*", "*")), "may not take rights away from "+alice)
 		e.refused(dtok, "/admin/v1/roles", `{"unassign":[{"subject":"`+alice+`","role":"role:admin"}]}`, "may not take rights away")
 		e.refused(dtok, "/admin/v1/policies", mustJSON(t, map[string]any{"remove": []policies.Rule{policies.Allowing("role:admin", "/api/v1/*", "*")}}), "may not take rights away from role:admin")
 		e.refused(dtok, "/admin/v1/policies", add(t, policies.Denying("role:admin", "/api/v1/todos", "GET")), "may not take rights away")
@@ -137,5 +155,52 @@ func TestEscalationTakeAway_F3_RB08(t *testing.T) {
 		e.accepted(atok, "/admin/v1/roles", `{"assign":[{"subject":"`+carl+`","role":"role:user"}]}`)
 		e.refused(dtok, "/admin/v1/roles", `{"unassign":[{"subject":"`+carl+`","role":"role:user"}]}`, "may not take rights away from "+carl)
 		e.accepted(atok, "/admin/v1/policies", mustJSON(t, map[string]any{"remove": []policies.Rule{policies.Allowing(dana, "/admin/v1/*", "*")}}))
+	})
+}
+
+// TestAdminRoutesSeparate_F8_RB08: each admin route is its own grant. POST /admin/v1/policies
+// refuses role assignments (422 naming the rule's type, nothing saved), so a deny on
+// POST /admin/v1/roles stops every role change; "POST /admin/v1/policies/*" grants the dry run
+// but not the restore, which lives under /admin/v1/revisions and is granted on its own.
+func TestAdminRoutesSeparate_F8_RB08(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, newDB func(t *testing.T) *database.DB) {
+		e := newEnv(t, newDB(t))
+		alice := e.user("alice@example.com")
+		rita := e.user("rita@example.com")
+		carl := e.user("carl@example.com")
+		e.bootstrap(alice)
+		atok := e.login("alice@example.com", "openid", admin.Scope)
+		before := e.policy().Revision
+		r := e.call(atok, "POST", "/admin/v1/policies", mustJSON(t, map[string]any{"add": []policies.Rule{
+			policies.Allowing("role:user", "/api/v1/reports", "GET"), policies.Assigning(carl, "role:user")}}))
+		var p problem
+		r.json(t, &p)
+		if r.status != 422 || len(p.Errors) != 1 || p.Errors[0].Location != "body.add[1].type" || !strings.Contains(p.Errors[0].Message, "/admin/v1/roles") {
+			t.Fatalf("g rule on /policies: %d %s", r.status, r.body)
+		}
+		if e.policy().Revision != before {
+			t.Fatal("a refused batch was saved")
+		}
+		e.setup(atok,
+			policies.Allowing(rita, "/admin/v1/*", "GET"),
+			policies.Allowing(rita, "/admin/v1/policies/*", "POST"),
+			policies.Allowing(rita, "/admin/v1/policies", "POST"),
+			policies.Denying(rita, "/admin/v1/roles", "POST"),
+		)
+		rtok := e.login("rita@example.com", "openid", admin.Scope)
+		rev := e.policy().Revision
+		if r := e.call(rtok, "POST", "/admin/v1/policies/check", mustJSON(t, map[string]string{"subject": carl, "object": "/api/v1/todos", "action": "GET"})); r.status != 200 {
+			t.Fatalf("dry run: %d %s", r.status, r.body)
+		}
+		restore := "/admin/v1/revisions/" + strconv.FormatInt(rev, 10) + "/restore"
+		if r := e.call(rtok, "POST", restore, ""); r.status != 403 || !strings.Contains(string(r.body), "access policy does not allow") {
+			t.Fatalf("restore with POST /admin/v1/policies/*: %d %s", r.status, r.body)
+		}
+		if r := e.call(rtok, "POST", "/admin/v1/roles", `{"assign":[{"subject":"`+carl+`","role":"role:user"}]}`); r.status != 403 {
+			t.Fatalf("role change under a deny on POST /admin/v1/roles: %d %s", r.status, r.body)
+		}
+		e.accepted(atok, "/admin/v1/policies", add(t, policies.Allowing(rita, "/admin/v1/revisions/:rev/restore", "POST")))
+		// Granted: restoring the revision before that grant takes only her own grant away.
+		e.accepted(rtok, restore, "")
 	})
 }

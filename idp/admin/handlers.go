@@ -20,9 +20,9 @@ func (s *Server) register() {
 	huma.Register(s.api, s.op("list-roles", http.MethodGet, "/roles", "The role assignments", 0), s.handleRoles)
 	huma.Register(s.api, s.op("change-roles", http.MethodPost, "/roles", "Assign and unassign roles in one atomic batch", http.StatusCreated), s.handleRolesChange)
 	huma.Register(s.api, s.op("check-policy", http.MethodPost, "/policies/check", "Dry run: may the subject do the action on the object, and which rule decided", 0), s.handleCheck)
-	huma.Register(s.api, s.op("list-revisions", http.MethodGet, "/policies/revisions", "The revisions, newest first", 0), s.handleRevisions)
-	huma.Register(s.api, s.op("get-revision", http.MethodGet, "/policies/revisions/{rev}", "One revision and its diff", 0, http.StatusNotFound), s.handleRevision)
-	huma.Register(s.api, s.op("restore-revision", http.MethodPost, "/policies/revisions/{rev}/restore", "Make the policy what it was at a revision, as a new revision", http.StatusCreated, http.StatusNotFound, http.StatusConflict), s.handleRestore)
+	huma.Register(s.api, s.op("list-revisions", http.MethodGet, "/revisions", "The revisions, newest first", 0), s.handleRevisions)
+	huma.Register(s.api, s.op("get-revision", http.MethodGet, "/revisions/{rev}", "One revision and its diff", 0, http.StatusNotFound), s.handleRevision)
+	huma.Register(s.api, s.op("restore-revision", http.MethodPost, "/revisions/{rev}/restore", "Make the policy what it was at a revision, as a new revision", http.StatusCreated, http.StatusNotFound, http.StatusConflict), s.handleRestore)
 }
 
 // Revision is one change of the policy, as the API shows it.
@@ -55,7 +55,7 @@ type revisionOutput struct {
 }
 
 func created(r policies.Revision) *revisionOutput {
-	return &revisionOutput{Location: Prefix + "/policies/revisions/" + strconv.FormatInt(r.Number, 10), Body: revisionOf(r)}
+	return &revisionOutput{Location: Prefix + "/revisions/" + strconv.FormatInt(r.Number, 10), Body: revisionOf(r)}
 }
 
 type policyOutput struct {
@@ -83,6 +83,19 @@ type changeInput struct {
 
 func (s *Server) handleChange(ctx context.Context, in *changeInput) (*revisionOutput, error) {
 	ch := policies.Change{Add: in.Body.Add, Remove: in.Body.Remove, Comment: in.Body.Comment}
+	// Role assignments only through /admin/v1/roles, so that the two routes are two grants.
+	var errs []error
+	for list, rules := range map[string][]policies.Rule{"add": ch.Add, "remove": ch.Remove} {
+		for i, r := range rules {
+			if r.Type != policies.Permission {
+				errs = append(errs, &huma.ErrorDetail{Location: "body." + list + "[" + strconv.Itoa(i) + "].type",
+					Message: "this route takes permission rules (type p) only; assign and unassign roles with POST " + Prefix + "/roles", Value: r.Type})
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, huma.Error422UnprocessableEntity("the change is invalid; nothing was saved", errs...)
+	}
 	return s.apply(ctx, ch, nil)
 }
 
