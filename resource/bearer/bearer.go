@@ -146,64 +146,64 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 			return p, nil
 		}
 	}
-	p, kid, err := v.verify(ctx, raw)
+	p, kid, k, err := v.verify(ctx, raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
-	v.cache.put(key, p, kid, p.ExpiresAt.Add(v.cfg.Leeway))
+	v.cache.put(key, p, k, kid, p.ExpiresAt.Add(v.cfg.Leeway))
 	return p, nil
 }
 
-// verify checks raw and returns its Principal and the kid of the key that verified it.
-func (v *Verifier) verify(ctx context.Context, raw string) (*Principal, string, error) {
+// verify checks raw and returns its Principal and the kid and key that verified it.
+func (v *Verifier) verify(ctx context.Context, raw string) (*Principal, string, publicKey, error) {
 	// Compact serialisation only: the JSON serialisation may carry unprotected headers.
 	if strings.Count(raw, ".") != 2 {
-		return nil, "", errors.New("not a compact JWS")
+		return nil, "", publicKey{}, errors.New("not a compact JWS")
 	}
 	hdr, err := base64.RawURLEncoding.DecodeString(raw[:strings.IndexByte(raw, '.')])
 	if err != nil {
-		return nil, "", errors.New("malformed header")
+		return nil, "", publicKey{}, errors.New("malformed header")
 	}
 	var h map[string]json.RawMessage
 	if err := json.Unmarshal(hdr, &h); err != nil {
-		return nil, "", errors.New("malformed header")
+		return nil, "", publicKey{}, errors.New("malformed header")
 	}
 	for _, name := range forbiddenHeaders {
 		if _, ok := h[name]; ok {
-			return nil, "", fmt.Errorf("header %q refused", name)
+			return nil, "", publicKey{}, fmt.Errorf("header %q refused", name)
 		}
 	}
 	// RFC 9068 §4: typ must be at+jwt; media types are case-insensitive (RFC 8725 §3.11, RS-05).
 	var typ string
 	if err := json.Unmarshal(h["typ"], &typ); err != nil || !(strings.EqualFold(typ, "at+jwt") || strings.EqualFold(typ, "application/at+jwt")) {
-		return nil, "", fmt.Errorf("typ %q is not at+jwt", typ)
+		return nil, "", publicKey{}, fmt.Errorf("typ %q is not at+jwt", typ)
 	}
 	// ParseSigned refuses algorithms outside the allowlist (RFC 8725 §3.1, RS-01).
 	tok, err := jwt.ParseSigned(raw, v.algs)
 	if err != nil {
-		return nil, "", err
+		return nil, "", publicKey{}, err
 	}
 	if len(tok.Headers) != 1 {
-		return nil, "", errors.New("want exactly one signature")
+		return nil, "", publicKey{}, errors.New("want exactly one signature")
 	}
 	kid, alg := tok.Headers[0].KeyID, tok.Headers[0].Algorithm
 	if kid == "" {
-		return nil, "", errors.New("no kid")
+		return nil, "", publicKey{}, errors.New("no kid")
 	}
 	key, err := v.keyFor(ctx, kid)
 	if err != nil {
-		return nil, "", err
+		return nil, "", publicKey{}, err
 	}
 	// One algorithm per key: the token's alg must be the key's own (RS-01).
 	if alg != key.alg {
-		return nil, "", fmt.Errorf("alg %s does not match key %q's %s", alg, kid, key.alg)
+		return nil, "", publicKey{}, fmt.Errorf("alg %s does not match key %q's %s", alg, kid, key.alg)
 	}
 	var c claims
 	if err := tok.Claims(key.key, &c); err != nil {
-		return nil, "", err
+		return nil, "", publicKey{}, err
 	}
 	if err := v.checkClaims(&c, time.Now()); err != nil {
-		return nil, "", err
+		return nil, "", publicKey{}, err
 	}
 	scopes := strings.Fields(c.Scope)
 	if c.Scope == "" {
@@ -212,7 +212,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Principal, string, 
 	return &Principal{
 		Subject: c.Subject, ClientID: c.ClientID, Scopes: scopes, TokenID: c.ID,
 		ExpiresAt: c.Expiry.Time(), Audience: []string(c.Audience),
-	}, kid, nil
+	}, kid, key, nil
 }
 
 // checkClaims applies RFC 9068 §4 and RFC 7519 §4.1 to verified claims.

@@ -2,6 +2,7 @@ package bearer
 
 import (
 	"crypto/sha256"
+	"slices"
 	"sync"
 	"time"
 )
@@ -14,9 +15,12 @@ const DefaultCacheSize = 10000
 // signature check (ES256 verification is ~100 µs, most of a request). An entry is used only
 // while the token has not expired (exp with the leeway, as Verify) and while the key that
 // verified it is still in the usable key set: a key removed from the issuer's JWKS, or a key
-// set past MaxStale, stops its cached tokens at once. The cache holds at most size entries;
+// set past MaxStale, stops its cached tokens at once; so does a kid republished with other key
+// material (the entry remembers the key's RFC 7638 thumbprint, review F14). The cache holds at most size entries;
 // when full, an insert evicts an arbitrary entry (Go's map order) so that a flood of distinct
-// valid tokens cannot grow it.
+// valid tokens cannot grow it. Entries and the Principals handed out share no memory: the
+// slices are copied on the way in and on the way out, so a handler that edits its Principal's
+// Scopes or Audience in place changes no other request's (review F14).
 type tokenCache struct {
 	mu      sync.RWMutex
 	size    int
@@ -26,6 +30,7 @@ type tokenCache struct {
 type cachedToken struct {
 	p       Principal
 	kid     string
+	thumb   string    // the verifying key's thumbprint
 	expires time.Time // exp plus the leeway
 }
 
@@ -53,14 +58,21 @@ func (c *tokenCache) get(key [sha256.Size]byte, now time.Time, ks *keySet) (*Pri
 		c.mu.Unlock()
 		return nil, false
 	}
-	if _, ok := ks.lookup(e.kid, now); !ok {
+	if k, ok := ks.lookup(e.kid, now); !ok || k.thumb != e.thumb {
 		return nil, false
 	}
-	p := e.p // a copy: a handler that changes its Principal changes no one else's
-	return &p, true
+	return e.p.clone(), true // a deep copy: a handler that changes its Principal changes no one else's
 }
 
-func (c *tokenCache) put(key [sha256.Size]byte, p *Principal, kid string, expires time.Time) {
+// clone returns a copy of p that shares no memory with it.
+func (p *Principal) clone() *Principal {
+	c := *p
+	c.Scopes = slices.Clone(p.Scopes)
+	c.Audience = slices.Clone(p.Audience)
+	return &c
+}
+
+func (c *tokenCache) put(key [sha256.Size]byte, p *Principal, k publicKey, kid string, expires time.Time) {
 	if c == nil {
 		return
 	}
@@ -72,7 +84,7 @@ func (c *tokenCache) put(key [sha256.Size]byte, p *Principal, kid string, expire
 			break
 		}
 	}
-	c.entries[key] = cachedToken{p: *p, kid: kid, expires: expires}
+	c.entries[key] = cachedToken{p: *p.clone(), kid: kid, thumb: k.thumb, expires: expires}
 }
 
 // len returns the number of cached tokens (tests).

@@ -64,3 +64,63 @@ func TestVerifyCache(t *testing.T) {
 		}
 	})
 }
+
+// TestCacheIsolationAndKeyIdentity_F14: (review F14) the Principals the cache hands out share
+// no slice with the cache or with each other, so a handler that edits Scopes or Audience in
+// place cannot change what a later request with the same token is granted; and a cached token
+// is accepted only while its kid still names the same key material (RFC 7638 thumbprint): an
+// issuer that republishes a kid with another key stops the tokens the old key verified as soon
+// as the verifier refreshes the JWKS, while tokens of the new key verify.
+func TestCacheIsolationAndKeyIdentity_F14(t *testing.T) {
+	t.Run("deep copies", func(t *testing.T) {
+		is := newIssuer(t)
+		v := is.verifier()
+		tok := sign(t, is.es, with(is.claims(), "scope", "todos:read"), nil)
+		first, err := v.Verify(t.Context(), tok) // the miss: verified, then cached
+		if err != nil {
+			t.Fatal(err)
+		}
+		first.Scopes[0], first.Audience[0] = "todos:admin", "https://elsewhere.example"
+		second, err := v.Verify(t.Context(), tok) // a hit
+		if err != nil {
+			t.Fatal(err)
+		}
+		second.Scopes[0], second.Audience[0] = "todos:write", "https://other.example"
+		second.Scopes = append(second.Scopes[:1], "todos:admin")
+		third, err := v.Verify(t.Context(), tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(third.Scopes) != 1 || third.Scopes[0] != "todos:read" || third.Audience[0] != audience || third.HasScope("todos:admin") {
+			t.Fatalf("third caller: scopes %v audience %v; an earlier caller's edit leaked into the cache", third.Scopes, third.Audience)
+		}
+	})
+	t.Run("same kid, other key", func(t *testing.T) {
+		is := newIssuer(t)
+		v := is.verifier(func(cfg *bearer.Config) {
+			cfg.MinCacheTTL, cfg.MaxCacheTTL, cfg.MinRefreshInterval = 20*time.Millisecond, 20*time.Millisecond, 10*time.Millisecond
+		})
+		tok := sign(t, is.es, is.claims(), nil)
+		if _, err := v.Verify(t.Context(), tok); err != nil {
+			t.Fatal(err)
+		}
+		swapped := signingKey{kid: is.es.kid, alg: is.es.alg, key: ecKey2}
+		is.publish(swapped, is.rs) // es-1 now names another key
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			if _, err := v.Verify(t.Context(), tok); err != nil {
+				if !errors.Is(err, bearer.ErrInvalidToken) {
+					t.Fatalf("err = %v, want ErrInvalidToken", err)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("a token of the replaced key is still accepted 2 s after the JWKS changed")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if _, err := v.Verify(t.Context(), sign(t, swapped, is.claims(), nil)); err != nil {
+			t.Fatalf("token of the new key under the same kid: %v", err)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package bearer
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -36,6 +37,9 @@ type metadata struct {
 type publicKey struct {
 	alg string
 	key any
+	// thumb is the key's RFC 7638 SHA-256 thumbprint: the cache compares it, so a kid that the
+	// issuer republishes with other key material stops the tokens the old key verified.
+	thumb string
 }
 
 // keySet is an immutable snapshot of the issuer's keys.
@@ -146,7 +150,12 @@ func (v *Verifier) load(ctx context.Context) error {
 		if _, dup := ks.keys[jwk.KeyID]; dup {
 			continue // the first key with a kid wins; no ambiguity about which key verifies
 		}
-		ks.keys[jwk.KeyID] = publicKey{alg: alg, key: jwk.Key}
+		thumb, err := jwk.Thumbprint(crypto.SHA256)
+		if err != nil {
+			v.log.Warn("bearer: skipping JWK without a thumbprint", "kid", jwk.KeyID, "err", err)
+			continue
+		}
+		ks.keys[jwk.KeyID] = publicKey{alg: alg, key: jwk.Key, thumb: string(thumb)}
 	}
 	v.keys.Store(ks)
 	v.log.Debug("bearer: JWKS loaded", "keys", len(ks.keys), "expires", ks.expires)
