@@ -27,6 +27,9 @@ type TokenInfo struct {
 	Scopes    []string
 	Audience  []string
 	ExpiresAt time.Time
+	// Issuer is this provider's issuer URL, the audience of tokens meant for the provider's own
+	// APIs (a client with no registered audience gets it; see audiences in authorize.go).
+	Issuer string
 }
 
 // IntrospectAccessToken validates an access token the provider issued, for its own APIs (the
@@ -54,6 +57,7 @@ func (s *Server) IntrospectAccessToken(ctx context.Context, token string) (Token
 		Scopes:    append([]string(nil), ar.GetGrantedScopes()...),
 		Audience:  append([]string(nil), ar.GetGrantedAudience()...),
 		ExpiresAt: ar.GetSession().GetExpiresAt(fosite.AccessToken),
+		Issuer:    s.cfg.Issuer,
 	}
 	info.Client = info.Subject == info.ClientID
 	if info.Subject == "" || info.ClientID == "" {

@@ -163,6 +163,12 @@ func (s *Server) guard(ctx huma.Context, next func(huma.Context)) {
 		s.unavailable(ctx, "admin: token check failed", err)
 		return
 	}
+	// The token must be meant for the provider alone (RFC 8707, RS-04): a token that also names a
+	// resource server is seen by that server, which could replay it here.
+	if info.Issuer == "" || len(info.Audience) != 1 || info.Audience[0] != info.Issuer {
+		s.challenge(ctx, http.StatusUnauthorized, "invalid_token", "the access token's audience must be this provider ("+info.Issuer+") alone")
+		return
+	}
 	if !slices.Contains(info.Scopes, Scope) {
 		s.challenge(ctx, http.StatusForbidden, "insufficient_scope", "the access token lacks the scope "+Scope)
 		return

@@ -21,8 +21,11 @@
 //
 //  1. an access token of this provider in the Authorization header (Bearer), live in storage, so
 //     a revoked token is refused at once; else 401 with an RFC 6750 challenge;
-//  2. the scope gatehouse:admin; else 403 insufficient_scope;
-//  3. a policy permission for the caller (user:<sub>, or client:<id> for a client-credentials
+//  2. an audience of the provider alone: aud = [issuer URL] (what a client with no registered
+//     audience gets); a token that names a resource server, which sees it and could replay it,
+//     is 401 invalid_token (RS-04, RFC 8707);
+//  3. the scope gatehouse:admin; else 403 insufficient_scope;
+//  4. a policy permission for the caller (user:<sub>, or client:<id> for a client-credentials
 //     token) to do the request's method on its path, decided by the policies Enforcer after it
 //     read the latest revision, so a removed admin is refused at once on every instance; else
 //     403 (and an enforcer that cannot decide is 503: never let through).

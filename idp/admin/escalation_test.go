@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-id/gatehouse/idp"
 	"github.com/gatehouse-id/gatehouse/idp/admin"
 	"github.com/gatehouse-id/gatehouse/internal/database"
 	"github.com/gatehouse-id/gatehouse/internal/database/dbtest"
@@ -202,5 +203,40 @@ func TestAdminRoutesSeparate_F8_RB08(t *testing.T) {
 		e.accepted(atok, "/admin/v1/policies", add(t, policies.Allowing(rita, "/admin/v1/revisions/:rev/restore", "POST")))
 		// Granted: restoring the revision before that grant takes only her own grant away.
 		e.accepted(rtok, restore, "")
+	})
+}
+
+// TestAdminAudience_F16_RS04: the admin API takes only tokens whose audience is the provider
+// alone. Real client-credentials tokens of three clients that all hold role:admin and
+// gatehouse:admin: no registered audience (aud = the issuer) → 200; audience the todos API → 401
+// invalid_token; the todos API and the issuer → 401 (the todos API sees that token too).
+func TestAdminAudience_F16_RS04(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, newDB func(t *testing.T) *database.DB) {
+		e := newEnv(t, newDB(t))
+		for _, tc := range []struct {
+			name      string
+			audiences []string
+			want      int
+		}{
+			{"no registered audience", nil, 200},
+			{"a resource server", []string{"https://todos.example"}, 401},
+			{"a resource server and the issuer", []string{"https://todos.example", e.srv.URL}, 401},
+		} {
+			sub, cc := e.machine(admin.Scope)
+			if err := e.store.UpdateClient(t.Context(), strings.TrimPrefix(sub, policies.ClientPrefix), func(c *idp.Client) error {
+				c.Audiences = tc.audiences
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			e.bootstrap(sub)
+			r := e.call(e.token(cc), "GET", "/admin/v1/policies", "")
+			if r.status != tc.want {
+				t.Errorf("%s: %d %s, want %d", tc.name, r.status, r.body, tc.want)
+			}
+			if tc.want == 401 && !strings.Contains(r.header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+				t.Errorf("%s: challenge %q", tc.name, r.header.Get("WWW-Authenticate"))
+			}
+		}
 	})
 }
