@@ -68,6 +68,9 @@
 //	svc.Export(ctx, w) / svc.Import(ctx, actor, r, comment)   (Casbin CSV)
 //
 // actor is who acts, e.g. policies.UserSubject(sub) of the admin's token, or "cli:<os user>".
+// A change is refused when the resulting role assignments form a cycle or a chain longer than
+// the enforcer follows (10 steps, Casbin's default): past it a role's rules, denies included,
+// would silently never apply.
 // Errors: *ValidationError (errors.Is ErrInvalid) → 422, one error detail per Problem
 // {List "add"|"remove"|"line", Index, Rule, Reason}; Index -1 is about the whole change (such as
 // the lockout: a change that would leave no user allowed AdminProbes is refused). ErrNotFound →

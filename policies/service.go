@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -554,6 +555,9 @@ func validateChange(current []Rule, ch Change) error {
 	if len(problems) > 0 {
 		return &ValidationError{Problems: problems}
 	}
+	if p := roleChains(result, ch.Add); p != nil {
+		return &ValidationError{Problems: []Problem{*p}}
+	}
 
 	// Only removals and added denials or assignments can take access away (deny wins, so an
 	// added allow never can).
@@ -569,6 +573,94 @@ func validateChange(current []Rule, ch Change) error {
 		}
 	}
 	return nil
+}
+
+// roleChains finds a role cycle, or a chain of assignments longer than the enforcer follows
+// (maxRoleDepth steps, like Casbin's role manager), in rules: past that depth a role's rules,
+// denies included, silently never apply, so such a policy is refused. The problem names the
+// chain, and the added assignment on it if there is one (else Index -1).
+func roleChains(rules []Rule, added []Rule) *Problem {
+	next := map[string][]string{}
+	for _, r := range rules {
+		if r.Type == Assignment {
+			next[r.Subject] = append(next[r.Subject], r.Role)
+		}
+	}
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	longest := map[string]int{} // edges of the longest chain from a subject
+	via := map[string]string{}  // the first step of that chain
+	var stack []string
+	var cycle []string
+	var visit func(s string) bool
+	visit = func(s string) bool {
+		color[s] = grey
+		stack = append(stack, s)
+		for _, r := range next[s] {
+			switch color[r] {
+			case grey:
+				i := len(stack) - 1
+				for stack[i] != r {
+					i--
+				}
+				cycle = append(append([]string{}, stack[i:]...), r)
+				return false
+			case white:
+				if !visit(r) {
+					return false
+				}
+			}
+			if longest[r]+1 > longest[s] {
+				longest[s], via[s] = longest[r]+1, r
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[s] = black
+		return true
+	}
+	subjects := make([]string, 0, len(next))
+	for s := range next {
+		subjects = append(subjects, s)
+	}
+	slices.Sort(subjects)
+	var chain []string
+	for _, s := range subjects {
+		if color[s] == white && !visit(s) {
+			chain = cycle
+			break
+		}
+		if longest[s] > maxRoleDepth {
+			for x := s; x != ""; x = via[x] {
+				chain = append(chain, x)
+			}
+			break
+		}
+	}
+	if chain == nil {
+		return nil
+	}
+	reason := fmt.Sprintf("the role chain %s is longer than %d assignments: the rules of its last roles would never apply", strings.Join(chain, " → "), maxRoleDepth)
+	if cycle != nil {
+		reason = "the role assignments form a cycle: " + strings.Join(chain, " → ")
+	}
+	p := Problem{Index: -1, Reason: reason}
+	for i, r := range added {
+		if r.Type != Assignment {
+			continue
+		}
+		for j := 0; j+1 < len(chain); j++ {
+			if chain[j] == r.Subject && chain[j+1] == r.Role {
+				rc := r
+				p = Problem{List: "add", Index: i, Rule: &rc, Reason: reason}
+				return &p
+			}
+		}
+	}
+	return &p
 }
 
 // hasAdmin reports whether some user may make every request of AdminProbes under rules.
