@@ -99,7 +99,7 @@ func (h *PasswordHasher) Hash(ctx context.Context, password string) (string, err
 }
 
 // background runs fn on a new goroutine locked to an OS thread of its own whose scheduling
-// priority is lowered (nice 19 on Linux), and waits for it. Password hashes are the one
+// priority is lowered (SCHED_IDLE on Linux, see lowerThreadPriority), and waits for it. Password hashes are the one
 // CPU-heavy thing a caller can trigger at will: at low priority a flood of logins gets only the
 // CPU that token requests and API calls leave idle, instead of starving them, while hashing at
 // full speed on an idle machine. The goroutine exits still locked, so the thread (and its
