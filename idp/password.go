@@ -99,10 +99,12 @@ func (h *PasswordHasher) Hash(ctx context.Context, password string) (string, err
 }
 
 // background runs fn on a new goroutine locked to an OS thread of its own whose scheduling
-// priority is lowered (SCHED_IDLE on Linux, see lowerThreadPriority), and waits for it. Password hashes are the one
-// CPU-heavy thing a caller can trigger at will: at low priority a flood of logins gets only the
-// CPU that token requests and API calls leave idle, instead of starving them, while hashing at
-// full speed on an idle machine. The goroutine exits still locked, so the thread (and its
+// priority is lowered (SCHED_IDLE on Linux, see lowerThreadPriority), and waits for it.
+// Password hashes are the one CPU-heavy thing a caller can trigger at will: at low priority a
+// flood of logins gets only the CPU that token requests and API calls leave idle, instead of
+// starving them, while hashing at full speed on an idle machine. The other side of the trade:
+// while requests keep every core busy, hashes wait, and logins get 503 once the queue is full;
+// plan capacity with headroom. The goroutine exits still locked, so the thread (and its
 // priority) ends with it; a thread start costs microseconds against a hash's tens of
 // milliseconds. The priority only helps when the OS has more runnable threads than cores:
 // `gatehouse serve` gives the Go runtime a P per hashing worker on top of one per core, so a
