@@ -110,5 +110,11 @@
 // they see a revision newer than theirs: on a notification, after their listening connection
 // (re)connects (notifications sent while it was down are lost), and on a poll every
 // DefaultPollInterval. A reload builds a new index and swaps it in atomically. The Adapter's own
-// writes (Casbin's API) create no revision: change the policy through Service.
+// writes (Casbin's API) create no revision and are not validated: they are for tests and
+// bootstrap only; change the policy through Service. Every rule a reload reads must pass
+// Rule.Validate: a policy with an invalid row (written around the Service) is not loaded
+// (ErrInvalidStoredRule): a running enforcer keeps its revision and Watch logs the error (and
+// the enforcer goes stale, see below), NewEnforcer fails, so `serve` does not start. The admin
+// API answers 503 meanwhile; remove the row with `gatehouse policies remove` (Service.Apply
+// reads the stored rules without validating them, so it can).
 package policies

@@ -166,6 +166,13 @@ func (e *Enforcer) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The index is exact only under the grammar Validate enforces; a row written around the
+	// Service (SQL, the Adapter's Casbin API) could be a deny the index reads differently from
+	// Casbin. Such a policy is not loaded at all: the held revision stays (Watch logs the error;
+	// NewEnforcer fails), so no deny is ever dropped.
+	if err := validateLoaded(rules, rev); err != nil {
+		return err
+	}
 	st := &snapshot{ix: newIndex(rules), rev: rev}
 	if e.reference {
 		if st.ce, err = newCasbin(rules); err != nil {
@@ -279,6 +286,27 @@ func loadRules(ctx context.Context, db *database.DB) ([]Rule, int64, error) {
 		return rules, after, err
 	}
 	return nil, 0, errors.New("policies: the policy kept changing while it was read")
+}
+
+// ErrInvalidStoredRule: the policy in the database has a rule outside the grammar (written
+// around the Service); enforcers refuse to load it. Remove the rule (gatehouse policies remove,
+// or the admin API's POST /admin/v1/policies with it under "remove").
+var ErrInvalidStoredRule = errors.New("policies: the stored policy has an invalid rule")
+
+func validateLoaded(rules []Rule, rev int64) error {
+	var bad []string
+	for _, r := range rules {
+		if err := r.Validate(); err != nil {
+			bad = append(bad, fmt.Sprintf("%q: %v", truncate(r.String()), err))
+			if len(bad) == 5 {
+				break
+			}
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: revision %d: %s", ErrInvalidStoredRule, rev, strings.Join(bad, "; "))
+	}
+	return nil
 }
 
 func rowsToRules(rows []row) ([]Rule, error) {
