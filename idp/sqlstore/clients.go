@@ -121,7 +121,8 @@ func clientArgs(c *idp.Client) ([]any, error) {
 	}, nil
 }
 
-// CreateClient stores a new client; idp.ErrConflict if its ID is taken. A zero CreatedAt or
+// CreateClient stores a new client; idp.ErrConflict if its ID is taken, by a client or by a
+// user (RS-11). A zero CreatedAt or
 // UpdatedAt is set to the current time, in c too.
 func (s *Store) CreateClient(ctx context.Context, c *idp.Client) error {
 	if c.ID == "" {
@@ -136,6 +137,11 @@ func (s *Store) CreateClient(ctx context.Context, c *idp.Client) error {
 	args, err := clientArgs(c)
 	if err != nil {
 		return fmt.Errorf("create client: %w", err)
+	}
+	// A client ID is never a user's ID (RS-11, review F9): a client-credentials token has
+	// sub == client_id, and resource servers tell it from a user's token by that equality.
+	if err := s.idFree(ctx, "users", c.ID); err != nil {
+		return fmt.Errorf("create client %q: %w", c.ID, err)
 	}
 	q := "INSERT INTO clients (" + clientColumns + ") VALUES (?" + strings.Repeat(", ?", len(clientColumnNames)-1) + ")"
 	_, err = s.q(ctx).ExecContext(ctx, s.rebind(q), args...)
@@ -283,6 +289,22 @@ func (s *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.
 	}
 	if n == 0 {
 		return fosite.ErrJTIKnown
+	}
+	return nil
+}
+
+// idFree returns idp.ErrConflict when table (users or clients) has a row with id: users and
+// clients never share an ID, so that sub == client_id marks a client-credentials token and
+// nothing else (RS-11). The check and the insert after it are two statements: IDs are random
+// UUIDs wherever the provider or the CLI makes them, so only a caller choosing a taken ID on
+// purpose meets this check, and it does so sequentially.
+func (s *Store) idFree(ctx context.Context, table, id string) error {
+	var n int
+	if err := s.q(ctx).QueryRowxContext(ctx, s.rebind("SELECT COUNT(*) FROM "+table+" WHERE id = ?"), id).Scan(&n); err != nil {
+		return storageErr(err)
+	}
+	if n > 0 {
+		return fmt.Errorf("the ID is taken by one of the %s: %w", table, idp.ErrConflict)
 	}
 	return nil
 }

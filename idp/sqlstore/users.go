@@ -37,8 +37,8 @@ func (r *userRow) user() *idp.User {
 	}
 }
 
-// CreateUser stores a new user; idp.ErrConflict if the ID or the email (compared after
-// idp.NormalizeEmail) is taken. An empty ID is set to a new random UUID and zero timestamps to
+// CreateUser stores a new user; idp.ErrConflict if the ID (by a user or a client, RS-11) or
+// the email (compared after idp.NormalizeEmail) is taken. An empty ID is set to a new random UUID and zero timestamps to
 // the current time, in u too.
 func (s *Store) CreateUser(ctx context.Context, u *idp.User) error {
 	if u.ID == "" {
@@ -49,6 +49,9 @@ func (s *Store) CreateUser(ctx context.Context, u *idp.User) error {
 	}
 	if u.UpdatedAt.IsZero() {
 		u.UpdatedAt = u.CreatedAt
+	}
+	if err := s.idFree(ctx, "clients", u.ID); err != nil { // RS-11: see CreateClient
+		return fmt.Errorf("create user: %w", err)
 	}
 	_, err := s.q(ctx).ExecContext(ctx, s.rebind(
 		"INSERT INTO users (id, email, email_key, email_verified, name, password_hash, disabled, created_at, updated_at) "+

@@ -178,6 +178,30 @@ func testClientConflict(t *testing.T, f Factory) {
 	wantErr(t, "CreateClient(duplicate ID)", err, idp.ErrConflict)
 }
 
+// testUserClientIDsDisjoint_F9_RS11: a client cannot be created with a user's ID, nor a user
+// with a client's (review F9). A client-credentials token has sub == client_id, and resource
+// servers and the admin API read that equality as "the client acts for itself"; a user's token
+// has sub = the user's ID and client_id = the app's, so it could only look like a client's if
+// the app's ID were the user's. Both kinds of ID are random UUIDs the provider and the CLI
+// generate; this keeps a chosen ID (an import, a script, a future registration endpoint) from
+// ever making the two collide.
+func testUserClientIDsDisjoint_F9_RS11(t *testing.T, f Factory) {
+	st, _ := newStore(t, f, defaultGrace)
+	u := createUser(t, st, "alice@example.com")
+	err := st.CreateClient(t.Context(), testClient(u.ID))
+	wantErr(t, "CreateClient(a user's ID)", err, idp.ErrConflict)
+	if _, err := st.GetClientByID(t.Context(), u.ID); !errors.Is(err, idp.ErrNotFound) {
+		t.Fatalf("GetClientByID(the user's ID) = %v, want ErrNotFound: the refused client was stored", err)
+	}
+	c := createClient(t, st, "8d7f7c7e-3c55-4c1e-9c55-3b1f3e6a2d10")
+	err = st.CreateUser(t.Context(), &idp.User{ID: c.ID, Email: "bob@example.com", PasswordHash: "x"})
+	wantErr(t, "CreateUser(a client's ID)", err, idp.ErrConflict)
+	if _, err := st.GetUserByEmail(t.Context(), "bob@example.com"); !errors.Is(err, idp.ErrNotFound) {
+		t.Fatalf("GetUserByEmail(bob) = %v, want ErrNotFound: the refused user was stored", err)
+	}
+	createClient(t, st, "web") // other IDs still work
+}
+
 func testDisabledClient(t *testing.T, f Factory) {
 	st, clk := newStore(t, f, defaultGrace)
 	ctx := t.Context()

@@ -43,6 +43,7 @@ var tests = []test{
 	{"ClientCRUD", testClientCRUD},
 	{"ClientConflict", testClientConflict},
 	{"DisabledClient", testDisabledClient},
+	{"UserClientIDsDisjoint_F9_RS11", testUserClientIDsDisjoint_F9_RS11},
 	{"UserCRUD", testUserCRUD},
 	{"UserEmailUniqueness", testUserEmailUniqueness},
 	{"LoginSessions", testLoginSessions},

@@ -2,10 +2,13 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/gatehouse-id/gatehouse/idp"
 	"github.com/gatehouse-id/gatehouse/resource"
 )
 
@@ -34,8 +37,9 @@ func (a *recordingAuthorizer) allow(subject, action, prefix string) {
 // TestPolicyHookWithRealTokens_RB05_RB06_RS11: with an Authorizer on the API, tokens of the real
 // provider are checked as user:<sub> or client:<client_id>. A read-only token cannot write
 // although its user's policy allows it (RB-06); the admin route opens for her only once a rule
-// grants it; a client registered with alice's sub as its client_id is client:<that id>, gets
-// none of alice's grants and no access to her todos (RB-05, RS-11).
+// grants it; a client cannot be registered with alice's sub as its client_id, and a machine
+// client's token is client:<its id>, gets none of a user's grants, even one named like it, and
+// no access to todos (RB-05, RS-11).
 func TestPolicyHookWithRealTokens_RB05_RB06_RS11(t *testing.T) {
 	p := startProvider(t)
 	authz := &recordingAuthorizer{rules: map[[2]string]string{}}
@@ -67,11 +71,20 @@ func TestPolicyHookWithRealTokens_RB05_RB06_RS11(t *testing.T) {
 		t.Errorf("admin route with a grant: %d %s", r.status, r.body)
 	}
 
-	// RS-11 / RB-05: a machine client whose client_id is alice's sub.
-	twin := p.token(t, p.machineClientID(t, sub, apiAudience))
-	if c := claimsOf(t, twin); c["sub"] != sub || c["client_id"] != sub {
-		t.Fatalf("twin token: sub %v client_id %v, want both %s", c["sub"], c["client_id"], sub)
+	// RS-11 / RB-05: a machine client cannot take alice's sub as its client_id (the store
+	// refuses it, review F9), and a machine client's token is checked as client:<id>.
+	if err := p.store.CreateClient(t.Context(), &idp.Client{ID: sub, Name: "twin", SecretHash: idp.HashClientSecret([]byte(idp.GenerateClientSecret())),
+		TokenEndpointAuthMethod: idp.AuthMethodBasic, GrantTypes: []string{"client_credentials"}, Scopes: []string{"todos:read"},
+		Audiences: []string{apiAudience}, CreatedAt: time.Now(), UpdatedAt: time.Now()}); !errors.Is(err, idp.ErrConflict) {
+		t.Fatalf("CreateClient with alice's sub as its ID: %v, want ErrConflict", err)
 	}
+	cc := p.machineClient(t, apiAudience)
+	twin := p.token(t, cc)
+	sub = cc.ClientID
+	if c := claimsOf(t, twin); c["sub"] != sub || c["client_id"] != sub {
+		t.Fatalf("machine token: sub %v client_id %v, want both %s", c["sub"], c["client_id"], sub)
+	}
+	authz.allow("user:"+sub, "GET", "/api/v1/") // a user rule named like the client: not the client's
 	authz.mu.Lock()
 	authz.asked = nil
 	authz.mu.Unlock()

@@ -88,6 +88,11 @@ type Principal struct {
 // IsClient reports whether the token acts for its client alone (client credentials): RFC 9068
 // §2.2 sets sub to the client_id then. Routes serving a user's data should refuse such tokens,
 // so that a client registered with a user's sub as its ID gains nothing (RS-11).
+//
+// The equality is a sound signal with Gatehouse as the issuer (review F9): a user's token has
+// sub = the user's ID and client_id = the app's, and user and client IDs never coincide (both
+// are random UUIDs, and the provider's store refuses a client with a user's ID and a user with
+// a client's). With another issuer, check that it keeps user subjects and client IDs apart.
 func (p *Principal) IsClient() bool { return p != nil && p.Subject == p.ClientID }
 
 // HasScope reports whether the token was granted scope s.
