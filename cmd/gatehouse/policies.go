@@ -86,6 +86,32 @@ func subjectArg(ctx context.Context, store *sqlstore.Store, arg string) (string,
 	return "", fmt.Errorf("subject %q: want user:<id>, client:<id>, role:<name> or a user's email", arg)
 }
 
+// grantSubjectArg is subjectArg for the commands that give SUBJECT something (roles assign,
+// policies add of an allow). A user named by email must be enabled: a disabled account is
+// refused. One whose address is unconfirmed gets a warning on stderr, since whoever registered
+// it has not yet proved the address is theirs (an attacker may have pre-registered it with his
+// own password; review F17); its owner confirms it with the verification link, or takes the
+// account over with a password reset. Taking things away (unassign, remove) and looking up
+// (check, list) use subjectArg, so a disabled user's roles can still be removed by email.
+func grantSubjectArg(ctx context.Context, e *env, store *sqlstore.Store, arg string) (string, error) {
+	sub, err := subjectArg(ctx, store, arg)
+	if err != nil || !strings.Contains(arg, "@") || strings.HasPrefix(arg, policies.UserPrefix) {
+		return sub, err
+	}
+	u, err := store.GetUserByEmail(ctx, arg)
+	if err != nil {
+		return "", fmt.Errorf("look up %q: %w", arg, err)
+	}
+	if u.Disabled {
+		return "", fmt.Errorf("user %q (%s) is disabled: enable it first, or name it as %s to grant anyway", arg, u.ID, sub)
+	}
+	if !u.EmailVerified {
+		fmt.Fprintf(e.stderr, "warning: %s (%s) has not confirmed the address: whoever registered it may not own it; "+
+			"the owner confirms it with the verification link or a password reset\n", arg, sub)
+	}
+	return sub, nil
+}
+
 // roleArg accepts "admin" and "role:admin".
 func roleArg(arg string) string {
 	if strings.HasPrefix(arg, policies.RolePrefix) {
@@ -175,6 +201,9 @@ SUBJECT is user:<id>, client:<id>, role:<name> or a user's email; OBJECT a path 
 			var rules []policies.Rule
 			if len(args) == 3 {
 				sub, err := subjectArg(ctx, store, args[0])
+				if add && effect == policies.Allow {
+					sub, err = grantSubjectArg(ctx, e, store, args[0])
+				}
 				if err != nil {
 					return err
 				}

@@ -37,6 +37,9 @@ The first admin: gatehouse roles assign alice@example.com admin`,
 			}
 			defer closeDBs()
 			sub, err := subjectArg(ctx, store, args[0])
+			if assign { // F17: an enabled account; a warning for an unconfirmed address
+				sub, err = grantSubjectArg(ctx, e, store, args[0])
+			}
 			if err != nil {
 				return err
 			}
