@@ -117,4 +117,15 @@
 // the enforcer goes stale, see below), NewEnforcer fails, so `serve` does not start. The admin
 // API answers 503 meanwhile; remove the row with `gatehouse policies remove` (Service.Apply
 // reads the stored rules without validating them, so it can).
+//
+// # Staleness (fail closed)
+//
+// An enforcer records when it last confirmed that it holds the latest revision: a successful
+// reload, or a successful read of the latest revision (Refresh, the poll, a notification's
+// Refresh). When that is older than its maximum staleness (WithMaxStale; DefaultMaxStale, 5
+// minutes, or ten poll intervals if longer), Check denies with ErrStale (the resource server
+// answers 503, not 403) and Fresh reports it (for /readyz). The next successful poll or Refresh
+// ends it. So an instance cut off from the policy database stops deciding within the bound
+// instead of enforcing its last policy forever. An enforcer that nobody refreshes (no Watch, no
+// Refresh) goes stale too.
 package policies

@@ -26,6 +26,16 @@ const Channel = "gatehouse_policies"
 // net behind the notifications.
 const DefaultPollInterval = 30 * time.Second
 
+// DefaultMaxStale is how long an enforcer decides without having confirmed that it holds the
+// latest revision (a successful reload, or a read of the latest revision by Refresh or the poll)
+// before Check fails closed with ErrStale: ten polls.
+const DefaultMaxStale = 5 * time.Minute
+
+// ErrStale: the enforcer has not confirmed for longer than its maximum staleness that it holds
+// the latest revision (the policy database is unreachable or the reload fails), so it refuses to
+// decide; a resource server answers 503. It recovers on the next successful poll or Refresh.
+var ErrStale = errors.New("policies: the policy may be out of date (the policy database was not reached in time)")
+
 // Decision is the answer of Enforcer.Check.
 type Decision struct {
 	Allowed bool `json:"allowed"`
@@ -40,11 +50,15 @@ type Decision struct {
 // newer revisions when told (Refresh) or when it sees them (Watch). It is safe for concurrent use:
 // a reload builds a new Casbin enforcer and swaps it in, so a decision never sees half a policy.
 type Enforcer struct {
-	db    *database.DB
-	log   *slog.Logger
-	poll  time.Duration
-	mu    sync.Mutex // one reload at a time
-	state atomic.Pointer[snapshot]
+	db   *database.DB
+	log  *slog.Logger
+	poll time.Duration
+	// maxStale bounds how old confirmed may be when Check decides; now is the clock.
+	maxStale  time.Duration
+	now       func() time.Time
+	confirmed atomic.Int64 // unix nanoseconds of the last confirmation of the latest revision
+	mu        sync.Mutex   // one reload at a time
+	state     atomic.Pointer[snapshot]
 	// reference makes the enforcer also hold a Casbin enforcer of the same rules, against
 	// which checkRole verifies every decision (Service's dry runs).
 	reference bool
@@ -69,14 +83,25 @@ func withReference() Option { return func(e *Enforcer) { e.reference = true } }
 // (default DefaultPollInterval).
 func WithPollInterval(d time.Duration) Option { return func(e *Enforcer) { e.poll = d } }
 
+// WithMaxStale sets how long the enforcer keeps deciding without confirming that it holds the
+// latest revision (default DefaultMaxStale, or ten poll intervals if that is longer); past it Check returns ErrStale. It must be longer
+// than the poll interval. An enforcer nobody refreshes (no Watch, no Refresh) goes stale too.
+func WithMaxStale(d time.Duration) Option { return func(e *Enforcer) { e.maxStale = d } }
+
 // NewEnforcer loads the current policy of db (whose policies migrations are applied).
 func NewEnforcer(ctx context.Context, db *database.DB, opts ...Option) (*Enforcer, error) {
-	e := &Enforcer{db: db, log: slog.New(slog.DiscardHandler), poll: DefaultPollInterval}
+	e := &Enforcer{db: db, log: slog.New(slog.DiscardHandler), poll: DefaultPollInterval, now: time.Now}
 	for _, o := range opts {
 		o(e)
 	}
 	if e.poll <= 0 {
 		return nil, errors.New("policies: the poll interval must be positive")
+	}
+	if e.maxStale == 0 {
+		e.maxStale = max(DefaultMaxStale, 10*e.poll)
+	}
+	if e.maxStale <= e.poll {
+		return nil, fmt.Errorf("policies: the maximum staleness (%v) must be longer than the poll interval (%v)", e.maxStale, e.poll)
 	}
 	if err := e.Reload(ctx); err != nil {
 		return nil, err
@@ -110,13 +135,32 @@ func (e *Enforcer) Enforce(rvals ...any) (bool, error) {
 // CanonicalPath). It fails closed: a non-canonical path, an unknown action or subject, or any
 // error is a denial, with an error saying why.
 func (e *Enforcer) Check(sub, obj, act string) (Decision, error) {
-	return e.state.Load().check(sub, obj, act, false)
+	st := e.state.Load()
+	if err := e.Fresh(); err != nil {
+		return Decision{Revision: st.rev}, err
+	}
+	return st.check(sub, obj, act, false)
 }
+
+// Fresh returns nil when the enforcer confirmed within its maximum staleness that it holds the
+// latest revision, else an error that is ErrStale (for a readiness check: drain an instance
+// that cannot reach the policy database).
+func (e *Enforcer) Fresh() error {
+	if age := e.now().Sub(time.Unix(0, e.confirmed.Load())); age > e.maxStale {
+		return fmt.Errorf("%w: last confirmed %v ago (limit %v)", ErrStale, age.Truncate(time.Millisecond), e.maxStale)
+	}
+	return nil
+}
+
+func (e *Enforcer) confirm() { e.confirmed.Store(e.now().UnixNano()) }
 
 // checkRole is Check that also accepts a role as the subject, and that verifies the decision
 // with Casbin itself when the enforcer holds a reference (Service.Check's dry runs).
 func (e *Enforcer) checkRole(sub, obj, act string) (Decision, error) {
 	st := e.state.Load()
+	if err := e.Fresh(); err != nil {
+		return Decision{Revision: st.rev}, err
+	}
 	d, err := st.check(sub, obj, act, true)
 	if err != nil || st.ce == nil {
 		return d, err
@@ -180,6 +224,7 @@ func (e *Enforcer) reload(ctx context.Context) error {
 		}
 	}
 	e.state.Store(st)
+	e.confirm()
 	return nil
 }
 
@@ -201,6 +246,7 @@ func (e *Enforcer) Refresh(ctx context.Context, rev int64) error {
 		return err
 	}
 	if latest <= held {
+		e.confirm()
 		return nil
 	}
 	if err := e.reload(ctx); err != nil {
@@ -248,7 +294,7 @@ func (e *Enforcer) Watch(ctx context.Context, listenURL string) error {
 		case <-t.C:
 		}
 		if err := e.Refresh(ctx, rev); err != nil && ctx.Err() == nil {
-			e.log.Error("policy refresh failed; keeping the held revision", "revision", e.Revision(), "err", err)
+			e.log.Error("policy refresh failed; keeping the held revision", "revision", e.Revision(), "stale", e.Fresh() != nil, "err", err)
 		}
 	}
 }

@@ -187,6 +187,10 @@ func (s *Server) guard(ctx huma.Context, next func(huma.Context)) {
 		_ = huma.WriteErr(s.api, ctx, http.StatusNotFound, "no such admin resource")
 		return
 	}
+	if errors.Is(err, policies.ErrStale) { // cannot decide now: fail closed
+		s.unavailable(ctx, "admin: the policy is stale", err)
+		return
+	}
 	if err != nil { // Check denies on every error
 		// The subject or action is outside the policy grammar: no rule can allow it.
 		s.log.InfoContext(c, "admin: policy refused the request", "subject", subject, "object", object, "action", action, "policy_revision", d.Revision, "err", err)
