@@ -39,7 +39,12 @@ var mailThrottle = ThrottlePolicy{Free: 5, Base: time.Minute, Max: time.Hour}
 
 // mayMail reports whether one more mail may go to the address now.
 func (s *Server) mayMail(ctx context.Context, email string) bool {
-	ok, _, err := s.store.TakeLoginAttempt(ctx, hashID("mail:"+NormalizeEmail(email)), mailThrottle)
+	return s.mayMailKey(ctx, hashID("mail:"+NormalizeEmail(email)))
+}
+
+// mayMailKey is mayMail on a throttle key: the address's, or a device cookie's (resetMailKey).
+func (s *Server) mayMailKey(ctx context.Context, key string) bool {
+	ok, _, err := s.store.TakeLoginAttempt(ctx, key, mailThrottle)
 	if err != nil {
 		s.log.Error("mail throttle", "err", err, "request_id", web.GetRequestID(ctx))
 		return false
@@ -358,7 +363,7 @@ func (s *Server) handleResetRequest(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	if err := s.sendReset(ctx, email); err != nil {
+	if err := s.sendReset(ctx, email, s.resetMailKey(r, email)); err != nil {
 		s.serverError(w, r, err)
 		return
 	}
@@ -368,8 +373,27 @@ func (s *Server) handleResetRequest(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) sendReset(ctx context.Context, email string) error {
-	if !s.mayMail(ctx, email) {
+// resetMailKey is the mail throttle key of a reset request (review F13). A browser holding a
+// device cookie bound to the account's current password counts under its own key, like a
+// sign-in: an attacker who holds the address's mail throttle at its cap does not keep the owner
+// from mailing herself a link from a browser she signed in with. Other browsers share the
+// address's key. Only a browser whose cookie was minted for this address has the account looked
+// up here, so the answer and the work for an unknown address are as before (AN-03).
+func (s *Server) resetMailKey(r *http.Request, email string) string {
+	key := hashID("mail:" + NormalizeEmail(email))
+	d, ok := s.deviceFor(r, email)
+	if !ok {
+		return key
+	}
+	u, err := s.store.GetUserByEmail(r.Context(), email)
+	if err != nil || !s.boundTo(d, u) {
+		return key
+	}
+	return hashID("mail-device:" + d.nonce)
+}
+
+func (s *Server) sendReset(ctx context.Context, email, mailKey string) error {
+	if !s.mayMailKey(ctx, mailKey) {
 		return nil
 	}
 	u, err := s.store.GetUserByEmail(ctx, email)

@@ -60,11 +60,13 @@
 // keys that stay at the cap.
 //
 // The mail throttle (mayMail: per address, five at once, then one a minute doubling to one an
-// hour) has no such bypass and needs none for safety: no attacker gets more mail out of it
-// (the key is the NFKC-normalized, lower-cased address, as for the account itself), but an
-// attacker who requests a reset exactly when the delay runs out keeps it at its cap, so the
-// owner's own request may send nothing for up to an hour. Each request the attacker gets
-// through does mail the owner a working link, so recovery is delayed, never blocked; the reset
+// hour) gives no attacker more mail (the key is the NFKC-normalized, lower-cased address, as for
+// the account itself), but an attacker who asks for a reset each time the delay runs out holds
+// it at its cap, so a request from a new browser may send nothing for up to an hour. Its
+// equivalent of the device cookie: a reset request from a browser whose device cookie is bound
+// to the account's current password counts under that cookie (resetMailKey), so the owner mails
+// herself a link from a browser she signed in with. From any other browser recovery is delayed,
+// never blocked: each request the attacker gets through mails the owner a working link. The reset
 // page should say that a mail may take up to an hour.
 //
 // Access tokens are RFC 9068 JWTs signed by the active key of the configured algorithm (ES256 by

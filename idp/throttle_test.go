@@ -270,3 +270,40 @@ func TestDeviceCookieBound_F12_RL05(t *testing.T) {
 		t.Fatalf("the browser that changed the password, account throttled: %d %s", r.StatusCode, trim([]byte(body)))
 	}
 }
+
+// TestResetMailDeviceCookie_F13_RL07: (review F13) the per-address mail throttle can be held at
+// its cap by anyone who asks for reset links, so a browser with a device cookie bound to the
+// account's current password counts its reset requests apart, as its sign-ins: the owner still
+// mails herself a link while strangers' requests send nothing.
+func TestResetMailDeviceCookie_F13_RL07(t *testing.T) {
+	h := sqliteHarness(t)
+	h.user("alice@example.com")
+	owner := h.browser()
+	if ok, r, body := owner.login("alice@example.com", testPassword); !ok {
+		t.Fatalf("owner's sign-in: %d %s", r.StatusCode, trim([]byte(body)))
+	}
+	ask := func(b *browser) {
+		t.Helper()
+		form, _, _ := b.formFrom("/reset")
+		form.Set("email", "alice@example.com")
+		if r, _ := b.postPath("/reset", form); r.StatusCode != http.StatusOK {
+			t.Fatalf("reset request: %d", r.StatusCode)
+		}
+	}
+	for range 5 {
+		ask(h.browser())
+	}
+	h.waitMail("alice@example.com", 5)
+	ask(h.browser()) // over the address's cap: answered the same, nothing sent
+	time.Sleep(200 * time.Millisecond)
+	if n := len(h.mailsTo("alice@example.com")); n != 5 {
+		t.Fatalf("%d mails after 6 requests from strangers, want 5 (the throttle's free ones)", n)
+	}
+	ask(owner)
+	h.waitMail("alice@example.com", 6)
+	ask(h.browser())
+	time.Sleep(200 * time.Millisecond)
+	if n := len(h.mailsTo("alice@example.com")); n != 6 {
+		t.Fatalf("%d mails, want 6: the owner's request goes through, a stranger's still does not", n)
+	}
+}
