@@ -126,3 +126,19 @@ func TestEscalationTakeAwayRoles_F3_RB08(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkEscalation is the escalation check of one change on the 10,000-rule policy of
+// BenchmarkEnforce: an admin holding /api/v1/* grants one rule to a user, and removes role:r0's
+// rules from its ten holders (a take-away: every holder is checked).
+func BenchmarkEscalation(b *testing.B) {
+	cur := append(benchPolicy(), policies.Allowing("user:admin", "/api/v1/*", "*"), policies.Allowing("user:admin", "/admin/v1/*", "*"))
+	ch := policies.Change{
+		Add:    []policies.Rule{policies.Allowing("user:7", "/api/v1/r0/o1/:id", "GET")},
+		Remove: []policies.Rule{policies.Allowing("role:r0", "/api/v1/r0/o1/:id", "POST")},
+	}
+	for b.Loop() {
+		if p := policies.Escalation(cur, "user:admin", ch); len(p) > 0 {
+			b.Fatal(p)
+		}
+	}
+}
