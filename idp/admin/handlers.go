@@ -85,8 +85,12 @@ func (s *Server) handleChange(ctx context.Context, in *changeInput) (*revisionOu
 	ch := policies.Change{Add: in.Body.Add, Remove: in.Body.Remove, Comment: in.Body.Comment}
 	// Role assignments only through /admin/v1/roles, so that the two routes are two grants.
 	var errs []error
-	for list, rules := range map[string][]policies.Rule{"add": ch.Add, "remove": ch.Remove} {
-		for i, r := range rules {
+	for _, l := range []struct {
+		list  string
+		rules []policies.Rule
+	}{{"add", ch.Add}, {"remove", ch.Remove}} {
+		list := l.list
+		for i, r := range l.rules {
 			if r.Type != policies.Permission {
 				errs = append(errs, &huma.ErrorDetail{Location: "body." + list + "[" + strconv.Itoa(i) + "].type",
 					Message: "this route takes permission rules (type p) only; assign and unassign roles with POST " + Prefix + "/roles", Value: r.Type})
