@@ -201,6 +201,8 @@ func TestServeRejectsBadLimits(t *testing.T) {
 		{"GATEHOUSE_INTROSPECT_RATE", "5", "GATEHOUSE_INTROSPECT_RATE"},
 		{"GATEHOUSE_REDIS_URL", "http://:s3cret@host", "GATEHOUSE_REDIS_URL"},
 		{"GATEHOUSE_REDIS_URL", "redis://:s3cret@127.0.0.1:1/0", "GATEHOUSE_REDIS_URL"},
+		{"GATEHOUSE_RESOURCE_INTROSPECTION_CLIENT_ID", "rs", "GATEHOUSE_RESOURCE_INTROSPECTION_CLIENT_SECRET"},
+		{"GATEHOUSE_RESOURCE_INTROSPECTION_CLIENT_SECRET", "s3cret", "GATEHOUSE_RESOURCE_INTROSPECTION_CLIENT_ID"},
 	} {
 		err := run(t.Context(), []string{"serve", "--database", "sqlite:" + filepath.Join(t.TempDir(), "g.db"), "--idp-addr", "127.0.0.1:0", "--metrics-addr", ""},
 			env(c.env, c.value), strings.NewReader(""), io.Discard, io.Discard)

@@ -34,28 +34,31 @@ type serveConfig struct {
 	idpAddr          string
 	resourceAddr     string
 	resourceAudience string
-	migrate          bool
-	production       bool
-	accessLifespan   time.Duration
-	accessAlg        string
-	refreshGrace     time.Duration
-	trustedProxies   []string
-	logFormat        string
-	logLevel         string
-	shutdownTimeout  time.Duration
-	pprofAddr        string
-	metricsAddr      string
-	redisURL         string
-	loginRate        string
-	tokenRate        string
-	tokenClientRate  string
-	introspectRate   string
-	accountRate      string
-	smtpURL          string
-	mailFrom         string
-	mailOutbox       string
-	minPasswordLen   int
-	defaultRoles     []string
+	// The resource API's introspection credentials (its admin view must see revocations).
+	resourceIntrospectID, resourceIntrospectSecret string
+	resourceAdminNoIntrospect                      bool
+	migrate                                        bool
+	production                                     bool
+	accessLifespan                                 time.Duration
+	accessAlg                                      string
+	refreshGrace                                   time.Duration
+	trustedProxies                                 []string
+	logFormat                                      string
+	logLevel                                       string
+	shutdownTimeout                                time.Duration
+	pprofAddr                                      string
+	metricsAddr                                    string
+	redisURL                                       string
+	loginRate                                      string
+	tokenRate                                      string
+	tokenClientRate                                string
+	introspectRate                                 string
+	accountRate                                    string
+	smtpURL                                        string
+	mailFrom                                       string
+	mailOutbox                                     string
+	minPasswordLen                                 int
+	defaultRoles                                   []string
 }
 
 func newServeCmd(e *env, g *globals) *cobra.Command {
@@ -81,6 +84,9 @@ is migrated and signing keys are created.`,
 	f.StringVar(&c.issuer, "issuer", "http://localhost:8080", "the provider's public URL, exactly as in iss (GATEHOUSE_ISSUER)")
 	f.StringVar(&c.idpAddr, "idp-addr", "127.0.0.1:8080", "listen address of the provider (GATEHOUSE_IDP_ADDR)")
 	f.StringVar(&c.resourceAddr, "resource-addr", "127.0.0.1:8090", "listen address of the resource API (GATEHOUSE_RESOURCE_ADDR)")
+	f.StringVar(&c.resourceIntrospectID, "resource-introspection-client-id", "", "a confidential client the resource API introspects with on its admin view, so a revoked token loses it at once (GATEHOUSE_RESOURCE_INTROSPECTION_CLIENT_ID)")
+	f.StringVar(&c.resourceIntrospectSecret, "resource-introspection-client-secret", "", "that client's secret (GATEHOUSE_RESOURCE_INTROSPECTION_CLIENT_SECRET)")
+	f.BoolVar(&c.resourceAdminNoIntrospect, "resource-admin-without-introspection", false, "open the resource API's admin view without introspection credentials: a revoked token keeps it until it expires (GATEHOUSE_RESOURCE_ADMIN_WITHOUT_INTROSPECTION)")
 	f.StringVar(&c.resourceAudience, "resource-audience", "http://localhost:8090", "the resource API's audience: tokens must name it in aud; also its public URL (GATEHOUSE_RESOURCE_AUDIENCE)")
 	f.BoolVar(&c.migrate, "migrate", true, "apply database migrations on start (GATEHOUSE_MIGRATE)")
 	f.BoolVar(&c.production, "production", false, "refuse unsafe settings instead of warning (GATEHOUSE_PRODUCTION)")
@@ -172,6 +178,12 @@ func serve(ctx context.Context, e *env, g *globals, c *serveConfig, which string
 	proxies, err := parseProxies(c.trustedProxies)
 	if err != nil {
 		return err
+	}
+	if (c.resourceIntrospectID == "") != (c.resourceIntrospectSecret == "") {
+		return errors.New("GATEHOUSE_RESOURCE_INTROSPECTION_CLIENT_ID and GATEHOUSE_RESOURCE_INTROSPECTION_CLIENT_SECRET go together: set both or neither")
+	}
+	if c.resourceIntrospectID != "" && c.resourceAdminNoIntrospect {
+		return errors.New("GATEHOUSE_RESOURCE_ADMIN_WITHOUT_INTROSPECTION contradicts GATEHOUSE_RESOURCE_INTROSPECTION_CLIENT_ID: set one")
 	}
 	limits, closeLimits, err := buildLimits(ctx, c)
 	if err != nil {
@@ -303,18 +315,24 @@ func newResourceServer(ctx context.Context, g *globals, c *serveConfig, db *data
 	if err != nil {
 		return nil, err
 	}
-	v, err := bearer.New(ctx, bearer.Config{
-		Issuer: c.issuer, Audience: c.resourceAudience, ResourceURL: c.resourceAudience, Logger: log,
-	})
+	bcfg := bearer.Config{Issuer: c.issuer, Audience: c.resourceAudience, ResourceURL: c.resourceAudience, Logger: log}
+	if c.resourceIntrospectID != "" {
+		bcfg.Introspection = &bearer.IntrospectionConfig{ClientID: c.resourceIntrospectID, ClientSecret: c.resourceIntrospectSecret}
+	}
+	v, err := bearer.New(ctx, bcfg)
 	if err != nil {
 		return nil, fmt.Errorf("resource API: %w", err)
 	}
-	api, err := resource.NewServer(resource.Config{Authorizer: az}, st, v.Middleware, log)
+	rc := resource.Config{Authorizer: az, AdminWithoutIntrospection: c.resourceAdminNoIntrospect}
+	if bcfg.Introspection != nil {
+		rc.RequireActive, rc.AdminWithoutIntrospection = v.RequireActive, false
+	}
+	api, err := resource.NewServer(rc, st, v.Middleware, log)
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET "+bearer.MetadataPath, v.MetadataHandler([]string{"todos:read", "todos:write"}))
+	mux.Handle("GET "+bearer.MetadataPath, v.MetadataHandler(resource.Scopes()))
 	mux.Handle("/", api)
 	return mux, nil
 }
