@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/idp"
 	"github.com/gatehouse-id/gatehouse/idp/admin"
 	"github.com/gatehouse-id/gatehouse/internal/database"
+	"github.com/gatehouse-id/gatehouse/internal/web"
 	"github.com/gatehouse-id/gatehouse/migrations"
 	"github.com/gatehouse-id/gatehouse/policies"
 	"github.com/gatehouse-id/gatehouse/resource"
@@ -31,7 +32,7 @@ type policyRuntime struct {
 // it is empty or the same URL, the database the process already uses (mainDB at mainURL). A
 // database of its own gets the policies migrations when migrate is set. The enforcer watches
 // until ctx ends.
-func openPolicies(ctx context.Context, policyURL string, mainDB *database.DB, mainURL string, migrate bool, log *slog.Logger) (*policyRuntime, error) {
+func openPolicies(ctx context.Context, policyURL string, mainDB *database.DB, mainURL string, migrate bool, log *slog.Logger, opts ...policies.Option) (*policyRuntime, error) {
 	pdb, err := openPolicyDB(ctx, &globals{database: mainURL, policyDatabase: policyURL}, mainDB, migrate)
 	if err != nil {
 		return nil, err
@@ -40,7 +41,7 @@ func openPolicies(ctx context.Context, policyURL string, mainDB *database.DB, ma
 		policyURL = mainURL
 	}
 	pr := &policyRuntime{db: pdb, own: pdb != mainDB}
-	enf, err := policies.NewEnforcer(ctx, pr.db, policies.WithLogger(log))
+	enf, err := policies.NewEnforcer(ctx, pr.db, append([]policies.Option{policies.WithLogger(log)}, opts...)...)
 	if err != nil {
 		pr.Close()
 		return nil, fmt.Errorf("access policy: %w", err)
@@ -97,8 +98,26 @@ func withAdminAPI(provider *idp.Server, pr *policyRuntime, secure bool, log *slo
 	}
 	mux := http.NewServeMux()
 	mux.Handle(admin.Prefix+"/", api)
+	mux.Handle("GET /readyz", readyWithPolicy(pr, provider))
 	mux.Handle("/", provider)
 	return mux, nil
+}
+
+// readyWithPolicy answers /readyz: not ready (503) while the access policy may be out of date
+// (policies.ErrStale: the policy database unreachable for longer than --policy-max-stale), so
+// a load balancer takes the instance out; otherwise next decides (nil: ready).
+func readyWithPolicy(pr *policyRuntime, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := pr.enf.Fresh(); err != nil {
+			web.JSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "the access policy may be out of date"})
+			return
+		}
+		if next == nil {
+			web.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // policyAuthorizer is the resource API's Authorizer over the process's enforcer: a decision
@@ -114,6 +133,10 @@ var _ resource.Authorizer = policyAuthorizer{}
 // an outage, so it is answered as one.
 func (a policyAuthorizer) Authorize(_ context.Context, subject, object, action string) (resource.Decision, error) {
 	d, err := a.enf.Check(subject, object, action)
+	if errors.Is(err, policies.ErrStale) {
+		// The policy database has not been reached for too long: an outage (503), not a denial.
+		return resource.Decision{Revision: d.Revision}, err
+	}
 	if err != nil {
 		return resource.Decision{Allowed: false, Revision: d.Revision}, nil
 	}

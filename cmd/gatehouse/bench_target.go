@@ -160,7 +160,7 @@ func startSelfContained(ctx context.Context, g *globals, c *benchConfig) (t *ben
 			// The resource API's verifier discovers the provider's keys, so it is built once
 			// the provider serves.
 			{name: "bench-resource", ln: rln, build: func(ctx context.Context) (http.Handler, error) {
-				return newResourceServer(ctx, &gg, sc, db, log, pr.resourceAuthorizer())
+				return newResourceServer(ctx, &gg, sc, db, log, pr)
 			}},
 		}, 10*time.Second, log)
 	}()

@@ -2,10 +2,16 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/policies"
 )
 
 // TestPoliciesCLI makes the first admin before anyone logged in, then changes, checks, audits,
@@ -234,5 +240,41 @@ func TestPolicyDatabaseURL_F11(t *testing.T) {
 		if want := map[string]int{pdb: 3, db: 1}[url]; n != want {
 			t.Errorf("%s holds %d revisions, want %d: %s", url, n, want, out)
 		}
+	}
+}
+
+// TestStalePolicyFailsClosed_F5: once the policy database is out of reach for longer than
+// --policy-max-stale, the resource API's Authorizer reports an outage (503, not a denial) and
+// /readyz says not ready.
+func TestStalePolicyFailsClosed_F5(t *testing.T) {
+	g := &globals{database: "sqlite:" + filepath.Join(t.TempDir(), "gh.db")}
+	db, _, err := openStore(t.Context(), g, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := openPolicies(t.Context(), "", db, g.database, false, slog.New(slog.DiscardHandler),
+		policies.WithPollInterval(20*time.Millisecond), policies.WithMaxStale(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := readyWithPolicy(pr, nil)
+	status := func() int {
+		rec := httptest.NewRecorder()
+		ready.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return rec.Code
+	}
+	if code := status(); code != http.StatusOK {
+		t.Fatalf("/readyz = %d while fresh", code)
+	}
+	db.Close() // the policy database goes away
+	deadline := time.Now().Add(5 * time.Second)
+	for status() != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz still ready long after the policy database went away")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := pr.resourceAuthorizer().Authorize(t.Context(), "user:u", "/api/v1/todos", "GET"); !errors.Is(err, policies.ErrStale) {
+		t.Errorf("Authorize with a stale policy = %v, want ErrStale (answered 503)", err)
 	}
 }

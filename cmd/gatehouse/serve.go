@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/idp/sqlstore"
 	"github.com/gatehouse-id/gatehouse/internal/database"
 	"github.com/gatehouse-id/gatehouse/internal/web"
+	"github.com/gatehouse-id/gatehouse/policies"
 	"github.com/gatehouse-id/gatehouse/resource"
 	"github.com/gatehouse-id/gatehouse/resource/bearer"
 	rsqlstore "github.com/gatehouse-id/gatehouse/resource/sqlstore"
@@ -59,6 +60,7 @@ type serveConfig struct {
 	mailOutbox                                     string
 	minPasswordLen                                 int
 	defaultRoles                                   []string
+	policyMaxStale                                 time.Duration
 }
 
 func newServeCmd(e *env, g *globals) *cobra.Command {
@@ -104,6 +106,7 @@ is migrated and signing keys are created.`,
 	f.StringVar(&c.mailFrom, "mail-from", "", "sender of the provider's mail (GATEHOUSE_MAIL_FROM); default noreply@ the issuer's host")
 	f.StringVar(&c.mailOutbox, "mail-outbox", "gatehouse-outbox", "folder that receives one .eml file per mail when --smtp-url is not set (GATEHOUSE_MAIL_OUTBOX)")
 	f.IntVar(&c.minPasswordLen, "min-password-length", idp.MinPasswordLength, "least number of characters of a new password, at least 8 (GATEHOUSE_MIN_PASSWORD_LENGTH)")
+	f.DurationVar(&c.policyMaxStale, "policy-max-stale", 5*time.Minute, "how long an instance decides without confirming it holds the latest access-policy revision before it fails closed (503, /readyz unavailable) (GATEHOUSE_POLICY_MAX_STALE)")
 	f.StringSliceVar(&c.defaultRoles, "default-roles", []string{"user"}, "roles a person who registered gets once their email address is confirmed, comma-separated; empty for none (GATEHOUSE_DEFAULT_ROLES)")
 	f.StringVar(&c.logFormat, "log-format", "auto", "log format: auto, text or json (GATEHOUSE_LOG_FORMAT)")
 	f.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error (GATEHOUSE_LOG_LEVEL)")
@@ -197,7 +200,7 @@ func serve(ctx context.Context, e *env, g *globals, c *serveConfig, which string
 	defer db.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pr, err := openPolicies(ctx, g.policyDatabase, db, g.database, c.migrate, log)
+	pr, err := openPolicies(ctx, g.policyDatabase, db, g.database, c.migrate, log, policies.WithMaxStale(c.policyMaxStale))
 	if err != nil {
 		return err
 	}
@@ -249,7 +252,7 @@ func serve(ctx context.Context, e *env, g *globals, c *serveConfig, which string
 		// at start.
 		servers = append(servers, listening{name: "GATEHOUSE_RESOURCE_ADDR", addr: c.resourceAddr,
 			build: func(ctx context.Context) (http.Handler, error) {
-				return newResourceServer(ctx, g, c, db, log, pr.resourceAuthorizer())
+				return newResourceServer(ctx, g, c, db, log, pr)
 			}})
 	}
 	if c.pprofAddr != "" {
@@ -306,7 +309,11 @@ type listening struct {
 // newResourceServer builds the todos resource API: its store (cursors signed with a key derived
 // from the server secret, so every instance accepts every other's cursors) and the bearer
 // verifier, which knows the provider only by its issuer URL.
-func newResourceServer(ctx context.Context, g *globals, c *serveConfig, db *database.DB, log *slog.Logger, az resource.Authorizer) (http.Handler, error) {
+func newResourceServer(ctx context.Context, g *globals, c *serveConfig, db *database.DB, log *slog.Logger, pr *policyRuntime) (http.Handler, error) {
+	var az resource.Authorizer
+	if pr != nil {
+		az = pr.resourceAuthorizer()
+	}
 	secrets, _, err := loadSecrets(g, db, log)
 	if err != nil {
 		return nil, err
@@ -333,6 +340,9 @@ func newResourceServer(ctx context.Context, g *globals, c *serveConfig, db *data
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET "+bearer.MetadataPath, v.MetadataHandler(resource.Scopes()))
+	if pr != nil {
+		mux.Handle("GET /readyz", readyWithPolicy(pr, nil))
+	}
 	mux.Handle("/", api)
 	return mux, nil
 }
