@@ -215,7 +215,12 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		again(err.Error())
 		return
 	}
-	// Hash first, whether or not the address is taken: both paths cost one hash.
+	// Hash first, whether or not the address is taken: both paths cost one hash, from the
+	// process's budget of anonymous password checks.
+	if !s.anonymousCheckAllowed(r) {
+		s.busy(w, r)
+		return
+	}
 	hash, err := s.hasher.Hash(ctx, password)
 	if errors.Is(err, ErrHasherBusy) {
 		s.busy(w, r)

@@ -61,7 +61,7 @@ func withGrace(d time.Duration) harnessOpt {
 }
 
 // generousLimits keep the rate limits out of the way of tests about something else.
-var generousLimits = idp.Limits{Login: "100000-M", Token: "100000-M", TokenClient: "100000-M", Introspect: "100000-M", Account: "100000-M"}
+var generousLimits = idp.Limits{Login: "100000-M", Token: "100000-M", TokenClient: "100000-M", Introspect: "100000-M", Account: "100000-M", PasswordChecks: "100000-S"}
 
 // withLimits replaces the generous test limits (empty rates take the production defaults).
 func withLimits(l idp.Limits) harnessOpt {

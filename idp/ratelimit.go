@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 
 	"github.com/ory/fosite"
@@ -44,7 +45,18 @@ type Limits struct {
 	Introspect string
 	// Account limits POST /register and, counted apart, the password-reset forms per IP.
 	Account string
+	// PasswordChecks bounds, per process, the password hashes that sign-ins from browsers
+	// without a device cookie for the address, and registrations, may start (a rate such as
+	// "8-S"); over it they get 503 with Retry-After before anything else is done. Empty: 4 a
+	// second per CPU. See DefaultPasswordChecks.
+	PasswordChecks string
 }
+
+// DefaultPasswordChecks is the default budget of anonymous password checks: 4 a second per CPU
+// (a hash takes about 20 ms of a CPU, so a flood of wrong passwords from any number of addresses
+// costs at most about a twelfth of the machine), which is still 14,400 sign-ins an hour per CPU
+// from new browsers. Browsers that signed in to the address before are not counted.
+func DefaultPasswordChecks() string { return strconv.Itoa(4*runtime.GOMAXPROCS(0)) + "-S" }
 
 // limits are the built middlewares.
 type limits struct {
@@ -79,6 +91,12 @@ func (s *Server) buildLimits(l Limits) error {
 	if account, err = rate("account rate", l.Account, DefaultAccountRate); err != nil {
 		return err
 	}
+	checks, err := rate("password check rate", l.PasswordChecks, DefaultPasswordChecks())
+	if err != nil {
+		return err
+	}
+	// Per process on purpose: the budget protects this process's CPU.
+	s.passwordChecks = limiter.New(web.NewMemoryLimitStore(), checks)
 	s.limits = limits{
 		login:       web.NewLimit("login", store, login, s.log).ByIP(s.denyPage),
 		token:       web.NewLimit("token", store, token, s.log).ByIP(denyOAuth),
@@ -89,6 +107,13 @@ func (s *Server) buildLimits(l Limits) error {
 		reset:       web.NewLimit("reset", store, account, s.log).ByIP(s.denyPage),
 	}
 	return nil
+}
+
+// anonymousCheckAllowed takes one password check from the process's budget for a sign-in
+// without a device cookie or a registration (Limits.PasswordChecks); false means answer 503.
+func (s *Server) anonymousCheckAllowed(r *http.Request) bool {
+	c, err := s.passwordChecks.Get(r.Context(), "password-checks")
+	return err == nil && !c.Reached
 }
 
 // denyPage is the HTML answer of a limited page: the same for every account (RL-08).

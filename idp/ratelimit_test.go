@@ -82,7 +82,7 @@ func checkLimited(t *testing.T, resp *http.Response, what string) {
 // checks no password, not even the right one.
 func TestLoginRateLimit_RL01(t *testing.T) {
 	const n = 3
-	h := sqliteHarness(t, withLimits(idp.Limits{Login: strconv.Itoa(n) + "-M"}))
+	h := sqliteHarness(t, withLimits(idp.Limits{Login: strconv.Itoa(n) + "-M", PasswordChecks: "100000-S"}))
 	h.user("alice@example.com")
 	b := h.browser()
 	form := b.loginForm("alice@example.com", "wrong password")
@@ -139,7 +139,7 @@ func TestLoginRateLimitSpoofing_RL02(t *testing.T) {
 	form := url.Values{"email": {"a@example.com"}, "password": {"x"}}
 
 	t.Run("untrusted peer", func(t *testing.T) {
-		h := sqliteHarness(t, withLimits(idp.Limits{Login: "2-M"}))
+		h := sqliteHarness(t, withLimits(idp.Limits{Login: "2-M", PasswordChecks: "100000-S"}))
 		for i := range 2 {
 			if resp, _ := h.rawPost("/login", form, spoof(i, "203.0.113."+strconv.Itoa(i+1))...); resp.StatusCode == http.StatusTooManyRequests {
 				t.Fatalf("attempt %d limited early", i)
@@ -150,7 +150,7 @@ func TestLoginRateLimitSpoofing_RL02(t *testing.T) {
 	})
 
 	t.Run("trusted proxy", func(t *testing.T) {
-		h := sqliteHarness(t, withLimits(idp.Limits{Login: "2-M"}), withTrustedProxies("127.0.0.1/32"))
+		h := sqliteHarness(t, withLimits(idp.Limits{Login: "2-M", PasswordChecks: "100000-S"}), withTrustedProxies("127.0.0.1/32"))
 		// The client controls everything left of what the proxy appended (203.0.113.7).
 		for i := range 2 {
 			xff := "10.9.9." + strconv.Itoa(i) + ", 192.0.2." + strconv.Itoa(i) + ", 203.0.113.7"
@@ -169,7 +169,7 @@ func TestLoginRateLimitSpoofing_RL02(t *testing.T) {
 // TestLoginRateLimitSameAnswer_RL08: once limited, an existing and an unknown account get the
 // same response.
 func TestLoginRateLimitSameAnswer_RL08(t *testing.T) {
-	h := sqliteHarness(t, withLimits(idp.Limits{Login: "1-M"}))
+	h := sqliteHarness(t, withLimits(idp.Limits{Login: "1-M", PasswordChecks: "100000-S"}))
 	h.user("alice@example.com")
 	b := h.browser()
 	b.postPath("/login", b.loginForm("x@example.com", "x"))
@@ -267,7 +267,7 @@ func redisStore(t *testing.T, rawURL, prefix string) idp.Limits {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	return idp.Limits{Store: store, Login: "3-M", Token: "100-M", TokenClient: "100-M", Introspect: "100-M"}
+	return idp.Limits{Store: store, Login: "3-M", Token: "100-M", TokenClient: "100-M", Introspect: "100-M", PasswordChecks: "100000-S"}
 }
 
 // TestSharedLimitRedis_RL04: two provider instances on one Redis share one count, and an
@@ -334,7 +334,7 @@ func TestSharedLimitRedis_RL04(t *testing.T) {
 // TestLoginRateLimitParallel_RL01: 40 parallel attempts from one IP under a limit of 5 let
 // exactly 5 through to the password check.
 func TestLoginRateLimitParallel_RL01(t *testing.T) {
-	h := sqliteHarness(t, withLimits(idp.Limits{Login: "5-M"}))
+	h := sqliteHarness(t, withLimits(idp.Limits{Login: "5-M", PasswordChecks: "100000-S"}))
 	h.user("alice@example.com")
 	b := h.browser()
 	form := b.loginForm("alice@example.com", "wrong password")

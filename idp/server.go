@@ -15,6 +15,7 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/ulule/limiter/v3"
 
 	"github.com/gatehouse-id/gatehouse/internal/web"
 )
@@ -40,8 +41,10 @@ type Server struct {
 	discover    []byte // the OpenID Provider metadata, built once
 	origins     atomic.Pointer[originCache]
 	limits      limits
-	mailer      Mailer
-	mailWG      sync.WaitGroup
+	// passwordChecks is the budget of anonymous password checks (Limits.PasswordChecks).
+	passwordChecks *limiter.Limiter
+	mailer         Mailer
+	mailWG         sync.WaitGroup
 }
 
 // Deps are the server's collaborators, built by cmd/gatehouse.

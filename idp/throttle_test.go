@@ -1,8 +1,10 @@
 package idp_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -132,7 +134,7 @@ func TestAccountThrottleOwner_RL05(t *testing.T) {
 // right password: a soft lock for the attacker, none for the owner.
 func TestAccountThrottleManyIPs_RL05(t *testing.T) {
 	h := sqliteHarness(t, withTrustedProxies("127.0.0.0/8", "::1/128"),
-		withLimits(idp.Limits{Login: "3-M", Token: "100000-M", TokenClient: "100000-M", Introspect: "100000-M", Account: "100000-M"}))
+		withLimits(idp.Limits{Login: "3-M", Token: "100000-M", TokenClient: "100000-M", Introspect: "100000-M", Account: "100000-M", PasswordChecks: "100000-S"}))
 	h.user("alice@example.com")
 	owner := h.browser()
 	if ok, r, body := owner.login("alice@example.com", testPassword); !ok {
@@ -305,5 +307,42 @@ func TestResetMailDeviceCookie_F13_RL07(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if n := len(h.mailsTo("alice@example.com")); n != 6 {
 		t.Fatalf("%d mails, want 6: the owner's request goes through, a stranger's still does not", n)
+	}
+}
+
+// TestPasswordCheckBudget_RL06: a flood of wrong passwords from any number of addresses gets at
+// most the process's budget of password checks (Limits.PasswordChecks) before it is answered
+// 503 with Retry-After without a hash; a registration takes from the same budget; a browser
+// that signed in to the address before (device cookie) is not counted, so the owner still
+// gets in during the flood.
+func TestPasswordCheckBudget_RL06(t *testing.T) {
+	h := sqliteHarness(t, withLimits(idp.Limits{Login: "100000-M", Token: "100000-M", TokenClient: "100000-M",
+		Introspect: "100000-M", Account: "100000-M", PasswordChecks: "3-M"}))
+	h.user("alice@example.com")
+	owner := h.browser()
+	if ok, resp, body := owner.login("alice@example.com", testPassword); !ok { // one check, mints the device cookie
+		t.Fatalf("owner's first sign-in: %d %s", resp.StatusCode, trim([]byte(body)))
+	}
+	before := h.hasher.Verifications()
+	var got []int
+	for i := range 5 {
+		b := h.browser()
+		resp, _ := b.postPath("/login", b.loginForm(fmt.Sprintf("victim%d@example.com", i), "wrong password"))
+		got = append(got, resp.StatusCode)
+		if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "" {
+			t.Error("503 without Retry-After")
+		}
+	}
+	if want := []int{401, 401, 503, 503, 503}; !slices.Equal(got, want) {
+		t.Fatalf("flood statuses %v, want %v", got, want)
+	}
+	if n := h.hasher.Verifications() - before; n != 2 {
+		t.Errorf("%d password checks for the flood, want the 2 the budget had left", n)
+	}
+	if resp, body := h.browser().register("newcomer@example.com", "purple elephants dance quietly"); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("registration with the budget spent: %d %s, want 503", resp.StatusCode, trim([]byte(body)))
+	}
+	if ok, resp, body := owner.login("alice@example.com", testPassword); !ok {
+		t.Fatalf("the owner's browser during the flood: %d %s, want signed in", resp.StatusCode, trim([]byte(body)))
 	}
 }

@@ -147,11 +147,16 @@ func (e *flowError) Error() string { return fmt.Sprintf("status %d: %s", e.code,
 // signIn runs one whole code + PKCE flow as a new browser from a new address: authorize, login
 // form, consent (when shown), code exchange.
 func (t *benchTarget) signIn(ctx context.Context, next http.RoundTripper, opts ...oauth2.AuthCodeOption) (*oauth2.Token, error) {
-	cfg := t.appConfig()
 	b := loginflow.New(t.issuer, xffTransport{next: next, ip: randomIP()})
+	return t.signInAs(ctx, b, t.nextUser(), next, opts...)
+}
+
+// signInAs runs the flow in browser b as the account email.
+func (t *benchTarget) signInAs(ctx context.Context, b *loginflow.Browser, email string, next http.RoundTripper, opts ...oauth2.AuthCodeOption) (*oauth2.Token, error) {
+	cfg := t.appConfig()
 	verifier, state := oauth2.GenerateVerifier(), uuid.NewString()
 	opts = append(opts, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", uuid.NewString()))
-	loc, err := b.Authorize(ctx, cfg.AuthCodeURL(state, opts...), t.nextUser(), t.password)
+	loc, err := b.Authorize(ctx, cfg.AuthCodeURL(state, opts...), email, t.password)
 	if se := (*loginflow.StatusError)(nil); errors.As(err, &se) {
 		return nil, &flowError{code: se.Code, body: se.Path + ": " + se.Body}
 	}
@@ -170,14 +175,60 @@ func (t *benchTarget) signIn(ctx context.Context, next http.RoundTripper, opts .
 	return tok, err
 }
 
+// person is a virtual user of the authorize scenario: one account in one browser (its cookies,
+// its address), as people return to an app from the browser they used before.
+type person struct {
+	b     *loginflow.Browser
+	x     *xffTransport // its address, new for each sign-in: the per-IP limit is not measured here
+	email string
+}
+
+// people makes (once) a browser per worker, each signed in once so that it holds the device
+// cookie a returning browser has; the provider's budget of sign-ins from new browsers
+// (GATEHOUSE_PASSWORD_CHECK_RATE) paces this warm-up, which waits out its 503s.
+func (t *benchTarget) people(ctx context.Context) (chan *person, error) {
+	t.peopleOnce.Do(func() {
+		pool := make(chan *person, t.concurrency)
+		for i := range t.concurrency {
+			x := &xffTransport{next: t.transport, ip: randomIP()}
+			p := &person{b: loginflow.New(t.issuer, x), x: x, email: t.usernames[i%len(t.usernames)]}
+			for attempt := 0; ; attempt++ {
+				_, err := t.signInAs(ctx, p.b, p.email, t.transport)
+				if fe := (*flowError)(nil); errors.As(err, &fe) && fe.code == http.StatusServiceUnavailable && attempt < 60 {
+					select {
+					case <-time.After(500 * time.Millisecond):
+						continue
+					case <-ctx.Done():
+						err = ctx.Err()
+					}
+				}
+				if err != nil {
+					t.peopleErr = fmt.Errorf("first sign-in of %s: %w", p.email, err)
+					return
+				}
+				break
+			}
+			pool <- p
+		}
+		t.pool = pool
+	})
+	return t.pool, t.peopleErr
+}
+
 // flowHeader marks a hit that a plan's transport runs as a whole flow; it never leaves the
 // process.
 const flowHeader = "X-Gatehouse-Bench-Flow"
 
 // setupAuthorize counts one whole sign-in (about five HTTP exchanges and one password hash) as
-// one hit, so REQ/S is flows per second and the latencies are a flow's.
+// one hit, so REQ/S is flows per second and the latencies are a flow's. Each hit takes a free
+// person, who signs in again (prompt=login: the password is checked every time) and consents
+// again (prompt=consent).
 func setupAuthorize(ctx context.Context, t *benchTarget) (plan, error) {
 	if err := t.appClient(ctx); err != nil {
+		return plan{}, err
+	}
+	pool, err := t.people(ctx)
+	if err != nil {
 		return plan{}, err
 	}
 	return plan{
@@ -185,7 +236,15 @@ func setupAuthorize(ctx context.Context, t *benchTarget) (plan, error) {
 			Header: http.Header{flowHeader: {"authorize"}}}),
 		wrap: func(next http.RoundTripper) http.RoundTripper {
 			return roundTripFunc(func(req *http.Request) (*http.Response, error) {
-				_, err := t.signIn(req.Context(), next, oauth2.SetAuthURLParam("prompt", "consent"))
+				var p *person
+				select {
+				case p = <-pool:
+				case <-req.Context().Done():
+					return nil, req.Context().Err()
+				}
+				defer func() { pool <- p }()
+				p.x.ip = randomIP()
+				_, err := t.signInAs(req.Context(), p.b, p.email, next, oauth2.SetAuthURLParam("prompt", "login consent"))
 				if fe := (*flowError)(nil); errors.As(err, &fe) {
 					return synthResponse(req, fe.code, fe.body), nil
 				}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,6 +60,10 @@ type benchTarget struct {
 	appID, appSecret string
 	// rs is a user's access token for the resource API and their todos, made once.
 	rs resourceState
+	// pool holds the authorize scenario's people, made once.
+	pool       chan *person
+	peopleOnce sync.Once
+	peopleErr  error
 
 	store    *sqlstore.Store // nil in remote mode
 	policies *policyRuntime  // self-contained mode: the bench user gets role:user

@@ -54,7 +54,7 @@ func newEnv(t *testing.T, db *database.DB) *env {
 	if err := keys.Init(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	lim := idp.Limits{Login: "100000-M", Token: "100000-M", TokenClient: "100000-M", Introspect: "100000-M", Account: "100000-M"}
+	lim := idp.Limits{Login: "100000-M", Token: "100000-M", TokenClient: "100000-M", Introspect: "100000-M", Account: "100000-M", PasswordChecks: "100000-S"}
 	provider, err := idp.NewServer(cfg, idp.Deps{Store: store, Keys: keys, Log: log, Limits: lim,
 		Hasher: idp.NewPasswordHasher(idp.Argon2Params{Memory: 8 * 1024, Time: 1, Threads: 1}, 0, 0)})
 	if err != nil {
