@@ -107,7 +107,7 @@ is migrated and signing keys are created.`,
 	f.StringVar(&c.mailFrom, "mail-from", "", "sender of the provider's mail (GATEHOUSE_MAIL_FROM); default noreply@ the issuer's host")
 	f.StringVar(&c.mailOutbox, "mail-outbox", "gatehouse-outbox", "folder that receives one .eml file per mail when --smtp-url is not set (GATEHOUSE_MAIL_OUTBOX)")
 	f.IntVar(&c.minPasswordLen, "min-password-length", idp.MinPasswordLength, "least number of characters of a new password, at least 8 (GATEHOUSE_MIN_PASSWORD_LENGTH)")
-	f.StringVar(&c.passwordCheckRate, "password-check-rate", "", "per process, password hashes that sign-ins from browsers without a device cookie for the address, and registrations, may start, e.g. 8-S; over it they get 503 (GATEHOUSE_PASSWORD_CHECK_RATE); default 4 a second per CPU")
+	f.StringVar(&c.passwordCheckRate, "password-check-rate", "", "per process, password hashes that sign-ins from browsers without a device cookie for the address, and registrations, may start, e.g. 8-S; over it they get 503 (GATEHOUSE_PASSWORD_CHECK_RATE); default 2 a second per CPU")
 	f.DurationVar(&c.policyMaxStale, "policy-max-stale", 5*time.Minute, "how long an instance decides without confirming it holds the latest access-policy revision before it fails closed (503, /readyz unavailable) (GATEHOUSE_POLICY_MAX_STALE)")
 	f.StringSliceVar(&c.defaultRoles, "default-roles", []string{"user"}, "roles a person who registered gets once their email address is confirmed, comma-separated; empty for none (GATEHOUSE_DEFAULT_ROLES)")
 	f.StringVar(&c.logFormat, "log-format", "auto", "log format: auto, text or json (GATEHOUSE_LOG_FORMAT)")
