@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -442,6 +443,11 @@ func newMailer(c *serveConfig, log *slog.Logger) (idp.Mailer, error) {
 // when GATEHOUSE_REDIS_URL is set; an unreachable Redis stops the start.
 func buildLimits(ctx context.Context, c *serveConfig) (idp.Limits, func(), error) {
 	l := idp.Limits{Login: c.loginRate, Token: c.tokenRate, TokenClient: c.tokenClientRate, Introspect: c.introspectRate, Account: c.accountRate, PasswordChecks: c.passwordCheckRate}
+	if l.PasswordChecks == "" {
+		// idp's default counts GOMAXPROCS, which serve raises for the hashing threads: count
+		// the CPUs instead.
+		l.PasswordChecks = strconv.Itoa(2*hashWorkers()) + "-S"
+	}
 	for _, r := range []struct{ setting, v string }{
 		{"GATEHOUSE_LOGIN_RATE", c.loginRate}, {"GATEHOUSE_TOKEN_RATE", c.tokenRate},
 		{"GATEHOUSE_TOKEN_CLIENT_RATE", c.tokenClientRate}, {"GATEHOUSE_INTROSPECT_RATE", c.introspectRate},
