@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,7 +153,9 @@ func startSelfContained(ctx context.Context, g *globals, c *benchConfig) (t *ben
 	if err != nil {
 		return nil, err
 	}
-	srv, _, _, err := newIDPServer(ctx, &gg, sc, db, store, log, benchProxies, benchLimits, pr)
+	lim := benchLimits
+	lim.PasswordChecks = strconv.Itoa(2*hashWorkers()) + "-S" // as serve's default
+	srv, _, _, err := newIDPServer(ctx, &gg, sc, db, store, log, benchProxies, lim, pr)
 	if err != nil {
 		return nil, err
 	}
