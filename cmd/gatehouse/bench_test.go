@@ -33,7 +33,7 @@ func decodeResults(t *testing.T, stdout string) []benchResult {
 func TestBenchScenarios(t *testing.T) {
 	for _, s := range scenarios {
 		t.Run(s.name, func(t *testing.T) {
-			stdout, stderr, err := runBench(t, nil, s.name, "--duration", "1s", "--rate", "150", "--concurrency", "2", "-o", "json")
+			stdout, stderr, err := runBench(t, nil, s.name, "--duration", "2s", "--rate", "150", "--concurrency", "2", "-o", "json")
 			if err != nil {
 				t.Fatalf("bench %s: %v\nstderr: %s", s.name, err, stderr)
 			}
