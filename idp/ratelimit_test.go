@@ -2,10 +2,13 @@ package idp_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -359,5 +362,39 @@ func TestLoginRateLimitParallel_RL01(t *testing.T) {
 	}
 	if got[http.StatusTooManyRequests] != 35 || h.hasher.Verifications() != 5 {
 		t.Fatalf("statuses %v, %d password checks; want 35 × 429 and 5 checks", got, h.hasher.Verifications())
+	}
+}
+
+// TestCredentialStuffingOneIP_RL06: one address trying a different username with one password
+// each is limited per address (the username is not part of the key), and every refusal shows
+// in the metrics an alert would watch (gatehouse_http_requests_total{code="429",
+// route="/login"}).
+func TestCredentialStuffingOneIP_RL06(t *testing.T) {
+	const n = 5
+	h := sqliteHarness(t, withLimits(idp.Limits{Login: strconv.Itoa(n) + "-M", PasswordChecks: "100000-S"}))
+	b := h.browser()
+	limited := 0
+	for i := range 3 * n {
+		resp, _ := b.postPath("/login", b.loginForm(fmt.Sprintf("user%d@example.com", i), "Summer2024!"))
+		if resp.StatusCode == http.StatusTooManyRequests {
+			limited++
+		} else if i >= n {
+			t.Fatalf("username %d from the same address: %d, want 429", i, resp.StatusCode)
+		}
+	}
+	if limited != 2*n || h.hasher.Verifications() != n {
+		t.Fatalf("%d limited, %d password checks; want %d and %d", limited, h.hasher.Verifications(), 2*n, n)
+	}
+	rec := httptest.NewRecorder()
+	h.idp.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	want := regexp.MustCompile(`gatehouse_http_requests_total\{code="429",route="/login"[^}]*\} ` + strconv.Itoa(2*n) + `\b`)
+	if !want.MatchString(rec.Body.String()) {
+		var lines []string
+		for l := range strings.Lines(rec.Body.String()) {
+			if strings.Contains(l, "/login") {
+				lines = append(lines, l)
+			}
+		}
+		t.Fatalf("metrics lack %d refused logins:\n%s", 2*n, strings.Join(lines, ""))
 	}
 }
