@@ -355,16 +355,20 @@ func newResourceServer(ctx context.Context, g *globals, c *serveConfig, db *data
 // more runnable threads than cores: the first call gives the Go runtime a P per worker on top
 // of one per core, so that busy hashing threads never hold the Ps that requests need.
 func hashWorkers() int {
-	raiseProcs.Do(func() {
-		hashWorkerCount = runtime.GOMAXPROCS(0)
-		runtime.GOMAXPROCS(2 * hashWorkerCount)
-	})
-	return hashWorkerCount
+	n := cores()
+	raiseProcs.Do(func() { runtime.GOMAXPROCS(2 * n) })
+	return n
+}
+
+// cores is the CPUs the process may use, as GOMAXPROCS was before hashWorkers raised it.
+func cores() int {
+	coresOnce.Do(func() { coreCount = runtime.GOMAXPROCS(0) })
+	return coreCount
 }
 
 var (
-	raiseProcs      sync.Once
-	hashWorkerCount int
+	raiseProcs, coresOnce sync.Once
+	coreCount             int
 )
 
 // newIDPServer builds the provider on an open store.
@@ -446,7 +450,7 @@ func buildLimits(ctx context.Context, c *serveConfig) (idp.Limits, func(), error
 	if l.PasswordChecks == "" {
 		// idp's default counts GOMAXPROCS, which serve raises for the hashing threads: count
 		// the CPUs instead.
-		l.PasswordChecks = strconv.Itoa(2*hashWorkers()) + "-S"
+		l.PasswordChecks = strconv.Itoa(2*cores()) + "-S"
 	}
 	for _, r := range []struct{ setting, v string }{
 		{"GATEHOUSE_LOGIN_RATE", c.loginRate}, {"GATEHOUSE_TOKEN_RATE", c.tokenRate},
