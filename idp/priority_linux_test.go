@@ -10,7 +10,7 @@ import (
 func threadPolicy(t *testing.T) string {
 	b, err := os.ReadFile("/proc/thread-self/stat")
 	if err != nil {
-		t.Skip(err)
+		t.Fatalf("read this thread's scheduling state: %v", err)
 	}
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
@@ -21,7 +21,7 @@ func threadPolicy(t *testing.T) string {
 func threadNice(t *testing.T) string {
 	b, err := os.ReadFile("/proc/thread-self/stat")
 	if err != nil {
-		t.Skip(err)
+		t.Fatalf("read this thread's scheduling state: %v", err)
 	}
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // after "pid (comm) ": field 3 on
