@@ -281,12 +281,7 @@ func tokenParam(v string) string {
 func (s *Server) handleVerifyPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	tok := tokenParam(r.URL.Query().Get("token"))
-	t, err := s.peekToken(ctx, tok, PurposeVerifyEmail)
-	if err != nil {
-		s.linkError(w, r, err)
-		return
-	}
-	u, err := s.store.GetUser(ctx, t.UserID)
+	u, err := s.linkUser(ctx, tok, PurposeVerifyEmail)
 	if err != nil {
 		s.linkError(w, r, err)
 		return
@@ -330,12 +325,17 @@ func (s *Server) confirmed(ctx context.Context, userID string) {
 	}
 }
 
-// peekToken returns the unexpired token of a link without using it.
-func (s *Server) peekToken(ctx context.Context, tok, purpose string) (*UserToken, error) {
+// linkUser returns the user of an unexpired link without using the link. ErrNotFound: no such
+// link (or user); any other error is a storage failure, which linkError answers with a 500.
+func (s *Server) linkUser(ctx context.Context, tok, purpose string) (*User, error) {
 	if tok == "" {
 		return nil, ErrNotFound
 	}
-	return s.store.GetUserToken(ctx, hashID(tok), purpose)
+	t, err := s.store.GetUserToken(ctx, hashID(tok), purpose)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.GetUser(ctx, t.UserID)
 }
 
 // linkError answers a bad, used or expired link with one page (400), and logs storage failures.
@@ -423,14 +423,12 @@ func (s *Server) sendReset(ctx context.Context, email, mailKey string) error {
 func (s *Server) handleResetPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	tok := tokenParam(r.URL.Query().Get("token"))
-	t, err := s.peekToken(ctx, tok, PurposeResetPassword)
+	u, err := s.linkUser(ctx, tok, PurposeResetPassword)
+	if err == nil && u.Disabled {
+		err = ErrNotFound
+	}
 	if err != nil {
 		s.linkError(w, r, err)
-		return
-	}
-	u, err := s.store.GetUser(ctx, t.UserID)
-	if err != nil || u.Disabled {
-		s.linkError(w, r, ErrNotFound)
 		return
 	}
 	s.formPage(w, r, http.StatusOK, "reset.html", "Choose a new password", map[string]any{"Token": tok, "Email": u.Email})
@@ -446,14 +444,12 @@ func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := tokenParam(r.PostForm.Get("token"))
-	t, err := s.peekToken(ctx, tok, PurposeResetPassword)
+	u, err := s.linkUser(ctx, tok, PurposeResetPassword)
+	if err == nil && u.Disabled {
+		err = ErrNotFound
+	}
 	if err != nil {
 		s.linkError(w, r, err)
-		return
-	}
-	u, err := s.store.GetUser(ctx, t.UserID)
-	if err != nil || u.Disabled {
-		s.linkError(w, r, ErrNotFound)
 		return
 	}
 	password := r.PostForm.Get("password")
