@@ -1,5 +1,0 @@
-//go:build !race
-
-package idp_test
-
-const raceEnabled = false
