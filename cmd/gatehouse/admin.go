@@ -33,7 +33,7 @@ type policyRuntime struct {
 // database of its own gets the policies migrations when migrate is set. The enforcer watches
 // until ctx ends.
 func openPolicies(ctx context.Context, policyURL string, mainDB *database.DB, mainURL string, migrate bool, log *slog.Logger, opts ...policies.Option) (*policyRuntime, error) {
-	pdb, err := openPolicyDB(ctx, &globals{database: mainURL, policyDatabase: policyURL}, mainDB, migrate)
+	pdb, err := openPolicyDB(ctx, policyURL, mainURL, mainDB, migrate)
 	if err != nil {
 		return nil, err
 	}
@@ -57,14 +57,14 @@ func openPolicies(ctx context.Context, policyURL string, mainDB *database.DB, ma
 	return pr, nil
 }
 
-// openPolicyDB returns the database of the access policy: mainDB (the database at
-// g.database), or the database at g.policyDatabase when that is another URL, which then gets
-// the policies migrations when migrate is set.
-func openPolicyDB(ctx context.Context, g *globals, mainDB *database.DB, migrate bool) (*database.DB, error) {
-	if g.policyDatabase == "" || g.policyDatabase == g.database {
+// openPolicyDB returns the database of the access policy: mainDB (the database at mainURL), or
+// the database at policyURL when that is another URL, which then gets the policies migrations
+// when migrate is set.
+func openPolicyDB(ctx context.Context, policyURL, mainURL string, mainDB *database.DB, migrate bool) (*database.DB, error) {
+	if policyURL == "" || policyURL == mainURL {
 		return mainDB, nil
 	}
-	db, err := database.Open(ctx, g.policyDatabase)
+	db, err := database.Open(ctx, policyURL)
 	if err != nil {
 		return nil, fmt.Errorf("GATEHOUSE_POLICY_DATABASE_URL: %w", err)
 	}

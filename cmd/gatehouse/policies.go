@@ -37,7 +37,7 @@ func openPolicyService(ctx context.Context, g *globals) (closeDBs func(), store 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	pdb, err := openPolicyDB(ctx, g, db, true)
+	pdb, err := openPolicyDB(ctx, g.policyDatabase, g.database, db, true)
 	if err != nil {
 		db.Close()
 		return nil, nil, nil, err

@@ -113,7 +113,7 @@ func newUsersCreateCmd(e *env, g *globals) *cobra.Command {
 			}
 			if len(ch.Add) > 0 {
 				ch.Comment = "roles of a new user"
-				pdb, err := openPolicyDB(ctx, g, db, true)
+				pdb, err := openPolicyDB(ctx, g.policyDatabase, g.database, db, true)
 				if err != nil {
 					return fmt.Errorf("created user %s, but assigning its roles failed: %w", u.ID, err)
 				}
