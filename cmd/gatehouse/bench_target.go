@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -154,7 +153,7 @@ func startSelfContained(ctx context.Context, g *globals, c *benchConfig) (t *ben
 		return nil, err
 	}
 	lim := benchLimits
-	lim.PasswordChecks = strconv.Itoa(2*cores()) + "-S" // as serve's default
+	lim.PasswordChecks = passwordCheckDefault() // as serve's default
 	srv, _, _, err := newIDPServer(ctx, &gg, sc, db, store, log, benchProxies, lim, pr)
 	if err != nil {
 		return nil, err

@@ -360,6 +360,10 @@ func hashWorkers() int {
 	return n
 }
 
+// passwordCheckDefault is idp.DefaultPasswordChecks counted on the CPUs: idp's counts GOMAXPROCS,
+// which serve raises for the hashing threads.
+func passwordCheckDefault() string { return strconv.Itoa(2*cores()) + "-S" }
+
 // cores is the CPUs the process may use, as GOMAXPROCS was before hashWorkers raised it.
 func cores() int {
 	coresOnce.Do(func() { coreCount = runtime.GOMAXPROCS(0) })
@@ -448,9 +452,7 @@ func newMailer(c *serveConfig, log *slog.Logger) (idp.Mailer, error) {
 func buildLimits(ctx context.Context, c *serveConfig) (idp.Limits, func(), error) {
 	l := idp.Limits{Login: c.loginRate, Token: c.tokenRate, TokenClient: c.tokenClientRate, Introspect: c.introspectRate, Account: c.accountRate, PasswordChecks: c.passwordCheckRate}
 	if l.PasswordChecks == "" {
-		// idp's default counts GOMAXPROCS, which serve raises for the hashing threads: count
-		// the CPUs instead.
-		l.PasswordChecks = strconv.Itoa(2*cores()) + "-S"
+		l.PasswordChecks = passwordCheckDefault()
 	}
 	for _, r := range []struct{ setting, v string }{
 		{"GATEHOUSE_LOGIN_RATE", c.loginRate}, {"GATEHOUSE_TOKEN_RATE", c.tokenRate},
