@@ -286,8 +286,14 @@ func runScenario(ctx context.Context, t *benchTarget, c *benchConfig, s *scenari
 }
 
 // attack runs one load and gathers its figures; it stops early when ctx is done.
+//
+// Each load has its own connection pool, as separate clients do: sharing one, a background load
+// whose answers come slowly (a flood the server holds back) would take the connections the
+// foreground waits for, and the figures would measure the load generator.
 func attack(ctx context.Context, t *benchTarget, l load, progress io.Writer) benchResult {
-	transport := http.RoundTripper(t.transport)
+	pool := newBenchTransport(l.concurrency)
+	defer pool.CloseIdleConnections()
+	transport := http.RoundTripper(pool)
 	if l.plan.wrap != nil {
 		transport = l.plan.wrap(transport)
 	}
