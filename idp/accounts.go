@@ -576,6 +576,7 @@ func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !allowed {
+		s.tarpit.Hold(ctx)
 		_, ra := retryAfter(retryAt)
 		w.Header().Set("Retry-After", ra)
 		again(http.StatusTooManyRequests, "Too many wrong passwords. Try again in "+ra+" seconds.")

@@ -61,10 +61,18 @@ func withGrace(d time.Duration) harnessOpt {
 }
 
 // generousLimits keep the rate limits out of the way of tests about something else.
-var generousLimits = idp.Limits{Login: "100000-M", Token: "100000-M", TokenClient: "100000-M", Introspect: "100000-M", Account: "100000-M", PasswordChecks: "100000-S"}
+var generousLimits = idp.Limits{Login: "100000-M", Token: "100000-M", TokenClient: "100000-M", Introspect: "100000-M", Account: "100000-M", PasswordChecks: "100000-S", RefusalDelay: testRefusalDelay}
 
-// withLimits replaces the generous test limits (empty rates take the production defaults).
+// testRefusalDelay holds refused answers in tests briefly: the code path runs, the tests stay
+// quick. TestRefusalsAreHeld_RL06 runs the production default.
+const testRefusalDelay = 5 * time.Millisecond
+
+// withLimits replaces the generous test limits (empty rates take the production defaults, but
+// for the refusal delay: testRefusalDelay unless l sets one).
 func withLimits(l idp.Limits) harnessOpt {
+	if l.RefusalDelay == 0 {
+		l.RefusalDelay = testRefusalDelay
+	}
 	return func(s *harnessSetup) { s.deps.Limits = l }
 }
 

@@ -233,6 +233,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 // throttled answers an attempt the per-account throttle refused: 429 with Retry-After and the
 // sign-in form, the same for known and unknown addresses (RL-08). No password was checked.
 func (s *Server) throttled(w http.ResponseWriter, r *http.Request, returnTo, email string, retryAt time.Time) {
+	s.tarpit.Hold(r.Context())
 	n, ra := retryAfter(retryAt)
 	w.Header().Set("Retry-After", ra)
 	wait := "a second"
@@ -248,6 +249,7 @@ func (s *Server) throttled(w http.ResponseWriter, r *http.Request, returnTo, ema
 
 // busy answers when password hashing is saturated: 503 with Retry-After, no queueing.
 func (s *Server) busy(w http.ResponseWriter, r *http.Request) {
+	s.tarpit.Hold(r.Context())
 	w.Header().Set("Retry-After", "1")
 	s.renderError(w, r, http.StatusServiceUnavailable, "Busy", "Too many requests at once. Try again in a moment.", "temporarily_unavailable")
 }

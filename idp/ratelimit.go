@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"runtime"
 	"strconv"
+	"time"
 
 	"github.com/ory/fosite"
 	"github.com/ulule/limiter/v3"
@@ -32,6 +33,17 @@ const (
 	DefaultIntrospectRate = "6000-M"
 )
 
+// DefaultRefusalDelay is how long a refused sign-in, registration or reset request waits for
+// its answer (Limits.RefusalDelay), and DefaultRefusalHold how many wait at once per process;
+// the rest are answered at once. A second is little next to the Retry-After a person is shown;
+// 200 bots each waiting for their answer then make at most 200 attempts a second, which this
+// process refuses without noticing (see BENCHMARKS.md, "Under a login flood"). A held answer
+// costs a parked goroutine and its connection, some tens of KiB: 1,024 of them a few tens of MiB.
+const (
+	DefaultRefusalDelay = time.Second
+	DefaultRefusalHold  = 1024
+)
+
 // Limits are the rate limits (RL-01, RL-07). Empty rates take the defaults.
 type Limits struct {
 	// Store counts; nil is a per-process memory store. Use web.NewRedisLimitStore so that
@@ -50,6 +62,12 @@ type Limits struct {
 	// "8-S"); over it they get 503 with Retry-After before anything else is done. Empty: 2 a
 	// second per CPU. See DefaultPasswordChecks.
 	PasswordChecks string
+	// RefusalDelay holds the answer of a sign-in, registration or reset request refused by a
+	// limit above, by the per-account throttle or for want of password-check budget, and
+	// RefusalHold bounds how many are held at once (web.Tarpit). Zero takes the defaults;
+	// a negative delay answers at once.
+	RefusalDelay time.Duration
+	RefusalHold  int
 }
 
 // DefaultPasswordChecks is the default budget of anonymous password checks: 2 a second per CPU.
@@ -98,6 +116,17 @@ func (s *Server) buildLimits(l Limits) error {
 	if err != nil {
 		return err
 	}
+	delay, hold := l.RefusalDelay, l.RefusalHold
+	if delay == 0 {
+		delay = DefaultRefusalDelay
+	}
+	if hold == 0 {
+		hold = DefaultRefusalHold
+	}
+	if hold < 0 {
+		return fmt.Errorf("refusal hold %d: want a positive number", hold)
+	}
+	s.tarpit = web.NewTarpit(delay, hold)
 	// Per process on purpose: the budget protects this process's CPU.
 	s.passwordChecks = limiter.New(web.NewMemoryLimitStore(), checks)
 	s.limits = limits{
@@ -121,6 +150,7 @@ func (s *Server) anonymousCheckAllowed(r *http.Request) bool {
 
 // denyPage is the HTML answer of a limited page: the same for every account (RL-08).
 func (s *Server) denyPage(w http.ResponseWriter, r *http.Request, status int) {
+	s.tarpit.Hold(r.Context())
 	msg := "Too many attempts from your network. Wait " + retryText(w) + " and try again."
 	if status == http.StatusServiceUnavailable {
 		msg = "Sign-in is unavailable for a moment. Try again in a few seconds."

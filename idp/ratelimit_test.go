@@ -398,3 +398,63 @@ func TestCredentialStuffingOneIP_RL06(t *testing.T) {
 		t.Fatalf("metrics lack %d refused logins:\n%s", 2*n, strings.Join(lines, ""))
 	}
 }
+
+// TestRefusalsAreHeld_RL06: with the production delay, a sign-in refused by the per-IP limit
+// is answered after a second (a bot that waits for its answers is slowed to one attempt a
+// second per connection), still as a 429 with Retry-After; only RefusalHold answers are held
+// at once (the gatehouse_refusals_held gauge counts them), and the rest are answered without
+// waiting.
+func TestRefusalsAreHeld_RL06(t *testing.T) {
+	const hold = 3
+	h := sqliteHarness(t, withLimits(idp.Limits{Login: "1-M", PasswordChecks: "100000-S", RefusalDelay: idp.DefaultRefusalDelay, RefusalHold: hold}))
+	b := h.browser()
+	if resp, _ := b.postPath("/login", b.loginForm("alice@example.com", "wrong password")); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("first attempt: %d, want 401", resp.StatusCode)
+	}
+	start := time.Now()
+	resp, _ := b.postPath("/login", b.loginForm("alice@example.com", "wrong password"))
+	checkLimited(t, resp, "held refusal")
+	if took := time.Since(start); took < idp.DefaultRefusalDelay {
+		t.Fatalf("refusal answered after %v, want at least %v", took, idp.DefaultRefusalDelay)
+	}
+	// 2×hold refusals at once: hold of them wait, the others are answered at once.
+	type answer struct {
+		status int
+		took   time.Duration
+	}
+	answers := make(chan answer, 2*hold)
+	for range 2 * hold {
+		go func() {
+			b := h.browser()
+			form := b.loginForm("alice@example.com", "wrong password")
+			start := time.Now()
+			resp, _ := b.postPath("/login", form)
+			answers <- answer{resp.StatusCode, time.Since(start)}
+		}()
+	}
+	var held, quick int
+	for i := range 2 * hold {
+		a := <-answers
+		if i == hold-1 { // the quick ones are in; the held ones are still held
+			rec := httptest.NewRecorder()
+			h.idp.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+			if want := "gatehouse_refusals_held " + strconv.Itoa(hold) + "\n"; !strings.Contains(rec.Body.String(), want) {
+				t.Errorf("metrics while %d are held: no %q", hold, want)
+			}
+		}
+		if a.status != http.StatusTooManyRequests {
+			t.Fatalf("status %d, want 429", a.status)
+		}
+		if a.took >= idp.DefaultRefusalDelay {
+			held++
+		} else {
+			quick++
+		}
+	}
+	if held != hold || quick != hold {
+		t.Fatalf("%d answers held and %d at once, want %d and %d", held, quick, hold, hold)
+	}
+	if got := h.hasher.Verifications(); got != 1 {
+		t.Fatalf("%d password checks, want 1", got)
+	}
+}

@@ -43,8 +43,10 @@ type Server struct {
 	limits      limits
 	// passwordChecks is the budget of anonymous password checks (Limits.PasswordChecks).
 	passwordChecks *limiter.Limiter
-	mailer         Mailer
-	mailWG         sync.WaitGroup
+	// tarpit holds refused sign-in, registration and reset answers (Limits.RefusalDelay).
+	tarpit *web.Tarpit
+	mailer Mailer
+	mailWG sync.WaitGroup
 }
 
 // Deps are the server's collaborators, built by cmd/gatehouse.
@@ -104,6 +106,10 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	if err := s.buildLimits(d.Limits); err != nil {
 		return nil, fmt.Errorf("idp: %w", err)
 	}
+	// Held refusals near the hold's bound mean a flood of sign-ins (RL-06: alert on it).
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gatehouse_refusals_held", Help: "Refused sign-in, registration and reset requests being held before their answer (--refusal-delay).",
+	}, func() float64 { return float64(s.tarpit.Held()) }))
 	s.oauth, s.fosite = newProvider(cfg, d.Store, d.Keys)
 	if s.discover, err = s.discoveryDocument(); err != nil {
 		return nil, err

@@ -63,6 +63,7 @@ type serveConfig struct {
 	defaultRoles                                   []string
 	policyMaxStale                                 time.Duration
 	passwordCheckRate                              string
+	refusalDelay                                   time.Duration
 }
 
 func newServeCmd(e *env, g *globals) *cobra.Command {
@@ -109,6 +110,7 @@ is migrated and signing keys are created.`,
 	f.StringVar(&c.mailOutbox, "mail-outbox", "gatehouse-outbox", "folder that receives one .eml file per mail when --smtp-url is not set (GATEHOUSE_MAIL_OUTBOX)")
 	f.IntVar(&c.minPasswordLen, "min-password-length", idp.MinPasswordLength, "least number of characters of a new password, at least 8 (GATEHOUSE_MIN_PASSWORD_LENGTH)")
 	f.StringVar(&c.passwordCheckRate, "password-check-rate", "", "per process, password hashes that sign-ins from browsers without a device cookie for the address, and registrations, may start, e.g. 8-S; over it they get 503 (GATEHOUSE_PASSWORD_CHECK_RATE); default 2 a second per CPU")
+	f.DurationVar(&c.refusalDelay, "refusal-delay", idp.DefaultRefusalDelay, "how long a sign-in, registration or reset request refused by a limit waits for its answer, at most 1,024 at once; 0 answers at once (GATEHOUSE_REFUSAL_DELAY)")
 	f.DurationVar(&c.policyMaxStale, "policy-max-stale", 5*time.Minute, "how long an instance decides without confirming it holds the latest access-policy revision before it fails closed (503, /readyz unavailable) (GATEHOUSE_POLICY_MAX_STALE)")
 	f.StringSliceVar(&c.defaultRoles, "default-roles", []string{"user"}, "roles a person who registered gets once their email address is confirmed, comma-separated; empty for none (GATEHOUSE_DEFAULT_ROLES)")
 	f.StringVar(&c.logFormat, "log-format", "auto", "log format: auto, text or json (GATEHOUSE_LOG_FORMAT)")
@@ -453,6 +455,14 @@ func buildLimits(ctx context.Context, c *serveConfig) (idp.Limits, func(), error
 	l := idp.Limits{Login: c.loginRate, Token: c.tokenRate, TokenClient: c.tokenClientRate, Introspect: c.introspectRate, Account: c.accountRate, PasswordChecks: c.passwordCheckRate}
 	if l.PasswordChecks == "" {
 		l.PasswordChecks = passwordCheckDefault()
+	}
+	switch {
+	case c.refusalDelay < 0 || c.refusalDelay > time.Minute:
+		return l, nil, fmt.Errorf("GATEHOUSE_REFUSAL_DELAY %s: want 0 to 1m", c.refusalDelay)
+	case c.refusalDelay == 0:
+		l.RefusalDelay = -1 // answer at once
+	default:
+		l.RefusalDelay = c.refusalDelay
 	}
 	for _, r := range []struct{ setting, v string }{
 		{"GATEHOUSE_LOGIN_RATE", c.loginRate}, {"GATEHOUSE_TOKEN_RATE", c.tokenRate},
