@@ -261,8 +261,12 @@ func containsAll(have, want []string) bool {
 	return true
 }
 
+// consentChallengeLifespan is how long a consent page can be answered.
+const consentChallengeLifespan = 10 * time.Minute
+
 // renderConsent shows the consent page. Its challenge binds the decision to this login session
-// and this exact request, for a few minutes (CO-02).
+// and this exact request, for a few minutes, and can be answered once (CO-02): a random ID,
+// covered by the MAC, that handleConsent records as used.
 func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, ls *LoginSession, u *User, c *Client, ar fosite.AuthorizeRequester, scopes, audiences []string, returnTo string) {
 	type scopeView struct{ Name, Description string }
 	var views []scopeView
@@ -273,7 +277,7 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, ls *Login
 		"Title": "Allow access?", "ClientName": c.Name, "UserEmail": u.Email,
 		"Scopes": views, "Audiences": audiences, "RedirectHost": ar.GetRedirectURI().Host,
 		"CSRF": s.csrfToken(w, r), "ReturnTo": returnTo,
-		"Challenge": s.sign(10*time.Minute, "consent", ls.IDHash, returnTo),
+		"Challenge": s.consentChallenge(ls, returnTo),
 	})
 }
 
@@ -301,8 +305,19 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	ls, user := s.currentSession(ctx, r)
 	returnTo := r.PostForm.Get("return_to")
-	if ls == nil || safeReturnTo(returnTo) != returnTo || !s.verify(r.PostForm.Get("challenge"), "consent", ls.IDHash, returnTo) {
+	if ls == nil || safeReturnTo(returnTo) != returnTo {
 		s.renderError(w, r, http.StatusForbidden, "Consent expired", "This consent request is not valid for your session. Start again from the application.", "invalid_request")
+		return
+	}
+	switch err := s.useConsentChallenge(ctx, r.PostForm.Get("challenge"), ls, returnTo); {
+	case errors.Is(err, errChallengeUsed):
+		s.renderError(w, r, http.StatusConflict, "Already answered", "This consent request was already answered. Start again from the application.", "invalid_request")
+		return
+	case errors.Is(err, errChallengeInvalid):
+		s.renderError(w, r, http.StatusForbidden, "Consent expired", "This consent request is not valid for your session. Start again from the application.", "invalid_request")
+		return
+	case err != nil:
+		s.serverError(w, r, err)
 		return
 	}
 	ar, err := s.reparseAuthorize(ctx, returnTo)
@@ -383,4 +398,34 @@ func union(a, b []string) []string {
 		}
 	}
 	return out
+}
+
+var (
+	errChallengeInvalid = errors.New("consent challenge invalid or expired")
+	errChallengeUsed    = errors.New("consent challenge already used")
+)
+
+// consentChallenge is ID.EXP.MAC: a random ID, and sign's expiry and MAC over the session, the
+// request and the ID.
+func (s *Server) consentChallenge(ls *LoginSession, returnTo string) string {
+	id := randomToken(16)
+	return id + "." + s.sign(consentChallengeLifespan, "consent", ls.IDHash, returnTo, id)
+}
+
+// useConsentChallenge checks a challenge against the session and the request and records its ID
+// as used, atomically: of two answers to one page, one wins and the other gets errChallengeUsed.
+// The IDs are recorded with the client-assertion jtis (a table with exactly that single-use
+// semantics), under a prefix no JWT ID a client sends can share without knowing the random ID.
+func (s *Server) useConsentChallenge(ctx context.Context, challenge string, ls *LoginSession, returnTo string) error {
+	id, sig, ok := strings.Cut(challenge, ".")
+	if !ok || id == "" || !s.verify(sig, "consent", ls.IDHash, returnTo, id) {
+		return errChallengeInvalid
+	}
+	exp, _, _ := strings.Cut(sig, ".")
+	n, _ := strconv.ParseInt(exp, 10, 64) // verify parsed it
+	err := s.store.SetClientAssertionJWT(ctx, "gatehouse-consent-challenge\x00"+id, time.Unix(n, 0))
+	if errors.Is(err, fosite.ErrJTIKnown) {
+		return errChallengeUsed
+	}
+	return err
 }
