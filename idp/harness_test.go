@@ -140,6 +140,10 @@ type clientOpt func(*idp.Client)
 
 func firstParty(c *idp.Client) { c.FirstParty = true }
 
+// withAudiences sets the audiences a client may ask for (and, for a resource server's client,
+// those whose tokens it may introspect).
+func withAudiences(aud ...string) clientOpt { return func(c *idp.Client) { c.Audiences = aud } }
+
 // confidential registers a confidential client and returns it with its secret.
 func (h *harness) confidential(opts ...clientOpt) (*idp.Client, string) {
 	h.t.Helper()

@@ -1,8 +1,11 @@
 package idp
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/ory/fosite"
@@ -10,7 +13,9 @@ import (
 
 // handleIntrospect is RFC 7662 introspection. Only confidential clients that authenticate with
 // their secret (HTTP Basic) may introspect; fosite would also accept any client or any valid
-// access token as a bearer, so those are refused here first (IR-01).
+// access token as a bearer, so those are refused here first (IR-01). A client learns about a
+// token only if the token was issued to it or is meant for one of its audiences (IR-03, RFC
+// 7662 §4); any other token is {"active":false}, as an unknown one is.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	w.Header().Set("Cache-Control", "no-store")
@@ -33,15 +38,44 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		s.oauth.WriteIntrospectionError(ctx, w, err)
 		return
 	}
-	s.writeIntrospection(w, resp)
+	s.writeIntrospection(w, resp, resp.IsActive() && s.mayIntrospect(ctx, r, resp.GetAccessRequester()))
 }
 
-// writeIntrospection writes an RFC 7662 §2.2 response. fosite's writer reports the access
-// token's expiry for refresh tokens too; here exp is the expiry of the token introspected.
-func (s *Server) writeIntrospection(w http.ResponseWriter, resp fosite.IntrospectionResponder) {
+// mayIntrospect reports whether the caller, whom fosite has just authenticated with HTTP Basic,
+// may see the token ar: one issued to the caller, or one whose audience includes an audience
+// the caller is registered for (a resource server's introspection client is registered with
+// its own API's identifier as audience). A token with no audience is only its client's.
+func (s *Server) mayIntrospect(ctx context.Context, r *http.Request, ar fosite.Requester) bool {
+	if ar == nil || ar.GetClient() == nil {
+		return false
+	}
+	user, _, _ := r.BasicAuth()
+	caller, err := url.QueryUnescape(user) // RFC 6749 §2.3.1, as fosite decoded it
+	if err != nil {
+		return false
+	}
+	if ar.GetClient().GetID() == caller {
+		return true
+	}
+	c, err := s.store.GetClient(ctx, caller)
+	if err != nil {
+		return false
+	}
+	for _, a := range ar.GetGrantedAudience() {
+		if slices.Contains(c.GetAudience(), a) {
+			return true
+		}
+	}
+	return false
+}
+
+// writeIntrospection writes an RFC 7662 §2.2 response; {"active":false} unless active. fosite's
+// writer reports the access token's expiry for refresh tokens too; here exp is the expiry of the
+// token introspected.
+func (s *Server) writeIntrospection(w http.ResponseWriter, resp fosite.IntrospectionResponder, active bool) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	ar := resp.GetAccessRequester()
-	if !resp.IsActive() || ar == nil || ar.GetSession() == nil {
+	if !active || ar == nil || ar.GetSession() == nil {
 		_, _ = w.Write([]byte(`{"active":false}`))
 		return
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-id/gatehouse/idp"
 )
 
 // getNoFollow fetches a URL without following redirects.
@@ -305,6 +307,62 @@ func TestIntrospectionCallers_IR01(t *testing.T) {
 	}
 }
 
+// TestIntrospectionAudience_IR03: a resource server learns about a token only when the token is
+// meant for it. $RSA (registered for API A) sees a user's token for A and a machine's token for
+// A; $RSB (API B) gets {"active":false} and nothing else for both, as does a client registered
+// for no API; the client a token was issued to always sees its own tokens, refresh tokens
+// included; a token for A and B is visible to both.
+func TestIntrospectionAudience_IR03(t *testing.T) {
+	const apiA, apiB = "https://a.api.example", "https://b.api.example"
+	h := sqliteHarness(t)
+	rsA, rsASecret := h.confidential(withAudiences(apiA))
+	rsB, rsBSecret := h.confidential(withAudiences(apiB))
+	none, noneSecret := h.confidential(withAudiences())
+	web, webSecret := h.confidential(withAudiences(apiA, apiB))
+	h.user("alice@example.com")
+	cfg := h.oauthConfig(web, webSecret, "openid", "offline_access")
+	code, verifier := h.codeFlow(h.browser(), cfg, "alice@example.com", oauth2.SetAuthURLParam("audience", apiA))
+	user, err := cfg.Exchange(t.Context(), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	machine := func(aud ...string) string {
+		t.Helper()
+		_, m, _ := h.postForm("/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "audience": {strings.Join(aud, " ")}}, web.ID, webSecret)
+		tok, _ := m["access_token"].(string)
+		if tok == "" {
+			t.Fatalf("client credentials for %v: %v", aud, m)
+		}
+		return tok
+	}
+	forA, forBoth := machine(apiA), machine(apiA, apiB)
+	type caller struct {
+		c      *idp.Client
+		secret string
+	}
+	for _, tc := range []struct {
+		name, token string
+		see, blind  []caller
+	}{
+		{"a user's token for A", user.AccessToken, []caller{{rsA, rsASecret}, {web, webSecret}}, []caller{{rsB, rsBSecret}, {none, noneSecret}}},
+		{"its refresh token", user.RefreshToken, []caller{{rsA, rsASecret}, {web, webSecret}}, []caller{{rsB, rsBSecret}, {none, noneSecret}}},
+		{"a machine token for A", forA, []caller{{rsA, rsASecret}, {web, webSecret}}, []caller{{rsB, rsBSecret}, {none, noneSecret}}},
+		{"a machine token for A and B", forBoth, []caller{{rsA, rsASecret}, {rsB, rsBSecret}, {web, webSecret}}, []caller{{none, noneSecret}}},
+	} {
+		for _, c := range tc.see {
+			if !h.introspect(tc.token, c.c, c.secret) {
+				t.Errorf("%s: %s sees it inactive", tc.name, c.c.ID)
+			}
+		}
+		for _, c := range tc.blind {
+			code, m, _ := h.postForm("/oauth2/introspect", url.Values{"token": {tc.token}}, c.c.ID, c.secret)
+			if code != http.StatusOK || len(m) != 1 || m["active"] != false {
+				t.Errorf("%s: %s got %d %v, want 200 with only active:false", tc.name, c.c.ID, code, m)
+			}
+		}
+	}
+}
+
 // TestRevocation_IR04_IR05 revokes a refresh token (the grant's access tokens go too) and
 // checks that another client cannot revoke it.
 func TestRevocation_IR04_IR05(t *testing.T) {
@@ -456,8 +514,8 @@ func TestHeaders_HD02_HD04_HD05_HD06(t *testing.T) {
 // the whole token. An ID token presented as an access token is refused too.
 func TestTamperedAccessToken_RS08_OIDC04(t *testing.T) {
 	h := sqliteHarness(t)
-	spa := h.public()
-	rs, rsSecret := h.confidential()
+	spa := h.public(withAudiences("https://api.example"))
+	rs, rsSecret := h.confidential() // its audience is the API's, so it may introspect (IR-03)
 	h.user("tamper@example.com")
 	cfg := h.oauthConfig(spa, "", "openid", "email")
 	code, verifier := h.codeFlow(h.browser(), cfg, "tamper@example.com")

@@ -64,5 +64,7 @@
 //
 // Routes that must see a revocation at once (JWTs stay valid until they expire, RS-09) add
 // RequireActive after Middleware; it introspects the token at the issuer (RFC 7662) with the
-// credentials in Config.Introspection.
+// credentials in Config.Introspection. Gatehouse answers such a client about a token only when
+// the token's audience is one the client is registered for, so register it with this API's
+// audience; other issuers have similar rules.
 package bearer
