@@ -76,14 +76,20 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, http.StatusBadRequest, "Invalid request", "The parameter "+p+" appears more than once.", "invalid_request")
 		return
 	}
+	unsupported := s.requestObjectError(ctx, r.Form)
+	if unsupported != nil {
+		// Validate the rest without them, so that the error reaches a registered redirect URI
+		// with the state, as OIDC Core §3.1.2.6 intends.
+		r.Form.Del("request")
+		r.Form.Del("request_uri")
+	}
 	ar, err := s.oauth.NewAuthorizeRequest(ctx, r)
 	if err != nil {
 		s.writeAuthorizeError(w, r, ar, err)
 		return
 	}
-	if r.Form.Get("request") != "" {
-		// Request objects are not supported and never silently ignored (CONF-19, AUTHZ-12).
-		s.writeAuthorizeError(w, r, ar, fosite.ErrRequestNotSupported)
+	if unsupported != nil {
+		s.writeAuthorizeError(w, r, ar, unsupported)
 		return
 	}
 	client, ok := ar.GetClient().(*Client)
@@ -162,6 +168,21 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.oauth.WriteAuthorizeResponse(ctx, &issWriter{w, s.cfg.Issuer}, ar, resp)
+}
+
+// requestObjectError refuses request objects and any request_uri that PAR did not issue: Gatehouse
+// supports neither (discovery says so), and each has its own error (OIDC Core §3.1.2.6), so
+// neither is silently ignored (fosite skips them without the openid scope) nor half processed
+// (with openid, fosite answers invalid_request on a page for a client without keys)
+// (CONF-19, AUTHZ-12).
+func (s *Server) requestObjectError(ctx context.Context, form url.Values) error {
+	switch {
+	case form.Get("request") != "":
+		return fosite.ErrRequestNotSupported
+	case form.Get("request_uri") != "" && !strings.HasPrefix(form.Get("request_uri"), s.fosite.GetPushedAuthorizeRequestURIPrefix(ctx)):
+		return fosite.ErrRequestURINotSupported
+	}
+	return nil
 }
 
 // writeAuthorizeError redirects errors to the client when its redirect URI was validated, and
