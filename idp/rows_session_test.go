@@ -640,6 +640,34 @@ func TestDisableUser_SE06(t *testing.T) {
 	}
 }
 
+// TestDisabledUserGrants_SE06: a user disabled in storage alone (the tokens not revoked, as a
+// direct database edit or an interrupted `users disable` would leave them) still has no grant:
+// her refresh token and an unredeemed code get invalid_grant, and the refresh token stays
+// revoked once she is enabled again.
+func TestDisabledUserGrants_SE06(t *testing.T) {
+	h := sqliteHarness(t)
+	web, secret := h.confidential()
+	alice := h.user("alice@example.com")
+	cfg := h.oauthConfig(web, secret, "openid", "offline_access")
+	tok := h.sessTokens(h.browser(), cfg, alice.Email)
+	code, verifier := h.codeFlow(h.browser(), cfg, alice.Email)
+	setDisabled := func(d bool) {
+		t.Helper()
+		if err := h.store.UpdateUser(t.Context(), alice.ID, func(u *idp.User) error { u.Disabled = d; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setDisabled(true)
+	status, m := h.sessRefresh(web, secret, tok.RefreshToken, nil)
+	wantInvalidGrant(t, "refresh of a disabled user", status, m)
+	if _, err := cfg.Exchange(t.Context(), code, oauth2.VerifierOption(verifier)); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Errorf("code of a disabled user: %v, want invalid_grant", err)
+	}
+	setDisabled(false)
+	status, m = h.sessRefresh(web, secret, tok.RefreshToken, nil)
+	wantInvalidGrant(t, "refresh after enabling again", status, m)
+}
+
 // TestIDTokenClaims_OIDC01 decodes the ID tokens of a public first-party SPA and a confidential
 // third-party client for each combination of openid, email and profile: aud is the client_id
 // alone (azp would be required with several), sub is at most 255 ASCII characters, no claim

@@ -45,6 +45,17 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		// No ID token in this grant: store no empty ID-token claims with every token.
 		sess.DefaultSession.Claims, sess.DefaultSession.Headers = nil, nil
 	}
+	if ar.GetGrantTypes().ExactOne("refresh_token") || ar.GetGrantTypes().ExactOne("authorization_code") {
+		// The user behind a grant must still exist and be enabled: disabling revokes the tokens,
+		// but a refresh token must not outlive its user however the account was disabled (SE-06).
+		if err := s.checkGrantUser(ctx, sess.GetSubject()); err != nil {
+			if errors.Is(err, fosite.ErrInvalidGrant) {
+				s.revokeGrant(ctx, ar.GetID())
+			}
+			s.writeAccessError(w, r, ar, err)
+			return
+		}
+	}
 	resp, err := s.oauth.NewAccessResponse(ctx, ar)
 	if errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
 		// A concurrent redemption of the same code won (fosite reports this as a server error):
@@ -59,16 +70,29 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	s.oauth.WriteAccessResponse(ctx, w, ar, resp)
 }
 
+// checkGrantUser answers invalid_grant when the user a grant was issued to is gone or disabled,
+// and temporarily_unavailable (503) when the user cannot be loaded.
+func (s *Server) checkGrantUser(ctx context.Context, userID string) error {
+	u, err := s.store.GetUser(ctx, userID)
+	switch {
+	case errors.Is(err, ErrNotFound) || (err == nil && u.Disabled):
+		return fosite.ErrInvalidGrant.WithHint("The grant is no longer valid.")
+	case err != nil:
+		return fosite.ErrTemporarilyUnavailable.WithWrap(err).WithDebug(err.Error())
+	}
+	return nil
+}
+
 // revokeGrant revokes every token of a grant (a fosite request ID).
 func (s *Server) revokeGrant(ctx context.Context, requestID string) {
 	if requestID == "" {
 		return
 	}
 	if err := s.store.RevokeRefreshToken(ctx, requestID); err != nil && !errors.Is(err, fosite.ErrNotFound) {
-		s.log.Error("revoke refresh tokens after code reuse", "err", err)
+		s.log.Error("revoke the refresh tokens of a grant", "err", err)
 	}
 	if err := s.store.RevokeAccessToken(ctx, requestID); err != nil && !errors.Is(err, fosite.ErrNotFound) {
-		s.log.Error("revoke access tokens after code reuse", "err", err)
+		s.log.Error("revoke the access tokens of a grant", "err", err)
 	}
 }
 
