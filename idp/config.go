@@ -120,6 +120,11 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
 		}
 	}
+	if c.SessionIdleTimeout < sessionTouchInterval*5 {
+		// Activity is written back at most once per sessionTouchInterval: a shorter idle
+		// timeout would end sessions that are in use.
+		errs = append(errs, fmt.Errorf("session-idle-timeout %s: at least %s", c.SessionIdleTimeout, sessionTouchInterval*5))
+	}
 	if err := c.LoginThrottle.Validate(); err != nil {
 		errs = append(errs, err)
 	}

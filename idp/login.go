@@ -17,6 +17,10 @@ const invalidCredentials = "Invalid email or password."
 
 // currentSession returns the live login session and its user, or nil. Expired sessions (idle or
 // absolute timeout, SE-04) and sessions of disabled users count as none.
+// sessionTouchInterval is how stale a session's last-seen time may get before a request writes
+// it back; Config.Validate keeps the idle timeout well above it.
+const sessionTouchInterval = time.Minute
+
 func (s *Server) currentSession(ctx context.Context, r *http.Request) (*LoginSession, *User) {
 	c, err := r.Cookie(s.cookieName(sessionCookie))
 	if err != nil || c.Value == "" || len(c.Value) > 128 {
@@ -37,7 +41,7 @@ func (s *Server) currentSession(ctx context.Context, r *http.Request) (*LoginSes
 	if err != nil || u.Disabled {
 		return nil, nil
 	}
-	if now.Sub(ls.LastSeenAt) > time.Minute { // avoid a write on every request
+	if now.Sub(ls.LastSeenAt) > sessionTouchInterval { // avoid a write on every request
 		if err := s.store.TouchLoginSession(ctx, ls.IDHash, now); err != nil {
 			s.log.Warn("touch login session", "err", err)
 		}
