@@ -109,6 +109,11 @@ func navigate(t *testing.T, ctx context.Context, rawURL string) *network.Respons
 	if err != nil {
 		t.Fatalf("navigate to %s: %v", rawURL, err)
 	}
+	// A navigation the previous page started (an auto-submitting form) can replace the document
+	// after the load: wait until this one has a body before anything reads it.
+	if _, err := chromedp.Run(ctx, chromedp.WaitReady("body")); err != nil {
+		t.Fatalf("wait for the page at %s: %v", rawURL, err)
+	}
 	return resp
 }
 
