@@ -254,6 +254,9 @@ func (s *Server) newUserSession(c *Client, u *User, ls *LoginSession, ar fosite.
 		grant = c.RefreshTokenLifespan
 	}
 	sess.GrantExpiresAt = now.Add(grant)
+	if c.Public {
+		sess.LoginSession = ls.IDHash
+	}
 	return sess
 }
 

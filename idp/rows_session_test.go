@@ -335,10 +335,9 @@ func TestRefreshIssuancePolicy_RT09(t *testing.T) {
 // cookie, replayed in another browser, leads to the login page; prompt=none gives
 // login_required. The JWT access token is not recalled: it still verifies offline against the
 // JWKS until exp, and exp − iat is the configured access-token lifetime (README: 10m by
-// default, at most 24h), here 5 minutes.
-//
-// Not asserted, reported as a gap: the SPA's refresh token still works after logout (refresh
-// tokens are not tied to the login session, and logout revokes none).
+// default, at most 24h), here 5 minutes. The SPA's refresh token (a public client's grant is
+// bound to the sign-in it came from) gives invalid_grant; a third-party client's offline_access
+// grant from the same session, which the user granted to outlive it, still refreshes.
 func TestLogout_LO02(t *testing.T) {
 	const atLifespan = 5 * time.Minute
 	h := sqliteHarness(t, withSessionConfig(func(c *idp.Config) { c.AccessTokenLifespan = atLifespan }))
@@ -348,6 +347,13 @@ func TestLogout_LO02(t *testing.T) {
 	cfg := h.oauthConfig(spa, "", "openid", "offline_access")
 	tok := h.sessTokens(b, cfg, u.Email)
 	idt, _ := tok.Extra("id_token").(string)
+	web, secret := h.confidential()
+	webTok := h.sessTokens(b, h.oauthConfig(web, secret, "openid", "offline_access"), u.Email)
+	if status, m := h.sessRefresh(spa, "", tok.RefreshToken, nil); status != http.StatusOK {
+		t.Fatalf("SPA refresh while signed in: %d %v", status, m)
+	} else {
+		tok.RefreshToken, _ = m["refresh_token"].(string)
+	}
 
 	resp, err := b.client.Get(h.issuer + "/oauth2/logout?" + url.Values{"id_token_hint": {idt}, "post_logout_redirect_uri": {"http://127.0.0.1:5173/bye"}}.Encode())
 	if err != nil {
@@ -377,6 +383,12 @@ func TestLogout_LO02(t *testing.T) {
 		if q := h.sessPromptNone(br, cfg); q.Get("error") != "login_required" {
 			t.Errorf("%s: prompt=none = %v, want login_required", name, q)
 		}
+	}
+
+	status, m := h.sessRefresh(spa, "", tok.RefreshToken, nil)
+	wantInvalidGrant(t, "SPA refresh after logout", status, m)
+	if status, m := h.sessRefresh(web, secret, webTok.RefreshToken, nil); status != http.StatusOK {
+		t.Errorf("third-party offline_access refresh after logout: %d %v, want 200", status, m)
 	}
 
 	ks := oidc.NewRemoteKeySet(t.Context(), h.issuer+"/.well-known/jwks.json")
@@ -531,6 +543,41 @@ func TestSessionIDs_SE03(t *testing.T) {
 		if ones < n/2-100 || ones > n/2+100 {
 			t.Errorf("bit %d is set in %d of %d session IDs, want about half", i, ones, n)
 		}
+	}
+}
+
+// TestPublicGrantFollowsSession_RT08_SE04: a public client's refresh token works while the
+// sign-in it came from lives, and a refresh keeps that sign-in alive (it is the person using
+// the app); once the session has been idle past the timeout the refresh gets invalid_grant. A
+// confidential client's grant from the same session is not bound to it.
+func TestPublicGrantFollowsSession_RT08_SE04(t *testing.T) {
+	const idle = time.Hour
+	h := sqliteHarness(t, withSessionConfig(func(c *idp.Config) { c.SessionIdleTimeout = idle }))
+	spa := h.public()
+	web, secret := h.confidential()
+	h.user("rt08@example.com")
+	b, cookie := h.httpSession(t, "rt08@example.com")
+	spaTok := h.sessTokens(b, h.oauthConfig(spa, "", "openid", "offline_access"), "rt08@example.com")
+	webTok := h.sessTokens(b, h.oauthConfig(web, secret, "openid", "offline_access"), "rt08@example.com")
+	age := func(by time.Duration) {
+		t.Helper()
+		if err := h.store.TouchLoginSession(t.Context(), sessionHash(cookie), time.Now().Add(-by)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	age(idle - time.Minute) // nearly idle: a refresh is activity
+	status, m := h.sessRefresh(spa, "", spaTok.RefreshToken, nil)
+	if status != http.StatusOK {
+		t.Fatalf("SPA refresh in a live session: %d %v", status, m)
+	}
+	if ls, err := h.store.GetLoginSession(t.Context(), sessionHash(cookie)); err != nil || time.Since(ls.LastSeenAt) > time.Minute {
+		t.Fatalf("the refresh did not count as activity: %+v %v", ls, err)
+	}
+	age(idle + time.Minute)
+	status, m = h.sessRefresh(spa, "", m["refresh_token"].(string), nil)
+	wantInvalidGrant(t, "SPA refresh after the session went idle", status, m)
+	if status, m := h.sessRefresh(web, secret, webTok.RefreshToken, nil); status != http.StatusOK {
+		t.Errorf("confidential client's refresh: %d %v, want 200", status, m)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/ory/fosite"
 )
@@ -48,7 +49,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if ar.GetGrantTypes().ExactOne("refresh_token") || ar.GetGrantTypes().ExactOne("authorization_code") {
 		// The user behind a grant must still exist and be enabled: disabling revokes the tokens,
 		// but a refresh token must not outlive its user however the account was disabled (SE-06).
-		if err := s.checkGrantUser(ctx, sess.GetSubject()); err != nil {
+		// fosite has loaded the grant's stored session into the request.
+		gs, _ := ar.GetSession().(*Session)
+		if err := s.checkGrant(ctx, gs); err != nil {
 			if errors.Is(err, fosite.ErrInvalidGrant) {
 				s.revokeGrant(ctx, ar.GetID())
 			}
@@ -70,15 +73,41 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	s.oauth.WriteAccessResponse(ctx, w, ar, resp)
 }
 
-// checkGrantUser answers invalid_grant when the user a grant was issued to is gone or disabled,
-// and temporarily_unavailable (503) when the user cannot be loaded.
-func (s *Server) checkGrantUser(ctx context.Context, userID string) error {
-	u, err := s.store.GetUser(ctx, userID)
+// checkGrant answers invalid_grant when the user a grant was issued to is gone or disabled, or
+// when the grant is a public client's and the login session that authorized it has ended (the
+// user signed out, or it timed out): a browser app's refresh tokens end with the sign-in they
+// came from (LO-02, RT-08). A refresh counts as activity on that session. Storage failures are
+// temporarily_unavailable (503).
+func (s *Server) checkGrant(ctx context.Context, sess *Session) error {
+	gone := fosite.ErrInvalidGrant.WithHint("The grant is no longer valid.")
+	if sess == nil || sess.DefaultSession == nil {
+		return gone
+	}
+	u, err := s.store.GetUser(ctx, sess.GetSubject())
 	switch {
 	case errors.Is(err, ErrNotFound) || (err == nil && u.Disabled):
-		return fosite.ErrInvalidGrant.WithHint("The grant is no longer valid.")
+		return gone
 	case err != nil:
 		return fosite.ErrTemporarilyUnavailable.WithWrap(err).WithDebug(err.Error())
+	}
+	if sess.LoginSession == "" {
+		return nil
+	}
+	ls, err := s.store.GetLoginSession(ctx, sess.LoginSession)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return gone.WithHint("The sign-in this grant came from has ended.")
+	case err != nil:
+		return fosite.ErrTemporarilyUnavailable.WithWrap(err).WithDebug(err.Error())
+	}
+	now := time.Now()
+	if ls.UserID != u.ID || now.After(ls.ExpiresAt) || now.Sub(ls.LastSeenAt) > s.cfg.SessionIdleTimeout {
+		return gone.WithHint("The sign-in this grant came from has ended.")
+	}
+	if now.Sub(ls.LastSeenAt) > sessionTouchInterval {
+		if err := s.store.TouchLoginSession(ctx, ls.IDHash, now); err != nil {
+			s.log.Warn("touch login session", "err", err)
+		}
 	}
 	return nil
 }
