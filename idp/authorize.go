@@ -3,6 +3,7 @@ package idp
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -76,20 +77,29 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, http.StatusBadRequest, "Invalid request", "The parameter "+p+" appears more than once.", "invalid_request")
 		return
 	}
-	unsupported := s.requestObjectError(ctx, r.Form)
-	if unsupported != nil {
-		// Validate the rest without them, so that the error reaches a registered redirect URI
-		// with the state, as OIDC Core §3.1.2.6 intends.
-		r.Form.Del("request")
-		r.Form.Del("request_uri")
-	}
+	unsupported := takeRequestObject(r.Form, s.fosite.PushedAuthorizeRequestURIPrefix)
 	ar, err := s.oauth.NewAuthorizeRequest(ctx, r)
+	if unsupported != nil && (err == nil || ar.IsRedirectURIValid()) {
+		err = unsupported
+	}
 	if err != nil {
 		s.writeAuthorizeError(w, r, ar, err)
 		return
 	}
-	if unsupported != nil {
-		s.writeAuthorizeError(w, r, ar, unsupported)
+	if !redirectExact(ar) {
+		s.renderError(w, r, http.StatusBadRequest, "Authorization failed", "The redirect_uri does not match a registered one.", "invalid_request")
+		return
+	}
+	if r.Form.Get("request") != "" {
+		// A request object in a multipart body, which takeRequestObject did not see: refused
+		// too, never silently ignored (CONF-19, AUTHZ-12).
+		s.writeAuthorizeError(w, r, ar, fosite.ErrRequestNotSupported)
+		return
+	}
+	if n := ar.GetRequestForm().Get("nonce"); n != "" && len(n) < fosite.MinParameterEntropy && ar.GetRequestedScopes().Has("openid") {
+		// fosite checks the nonce's length only when it signs the ID token, at the token
+		// endpoint, after the code is spent: refuse it here, where the client can act (AUTHZ-08).
+		s.writeAuthorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHintf("The nonce must have at least %d characters.", fosite.MinParameterEntropy))
 		return
 	}
 	client, ok := ar.GetClient().(*Client)
@@ -170,21 +180,6 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	s.oauth.WriteAuthorizeResponse(ctx, &issWriter{w, s.cfg.Issuer}, ar, resp)
 }
 
-// requestObjectError refuses request objects and any request_uri that PAR did not issue: Gatehouse
-// supports neither (discovery says so), and each has its own error (OIDC Core §3.1.2.6), so
-// neither is silently ignored (fosite skips them without the openid scope) nor half processed
-// (with openid, fosite answers invalid_request on a page for a client without keys)
-// (CONF-19, AUTHZ-12).
-func (s *Server) requestObjectError(ctx context.Context, form url.Values) error {
-	switch {
-	case form.Get("request") != "":
-		return fosite.ErrRequestNotSupported
-	case form.Get("request_uri") != "" && !strings.HasPrefix(form.Get("request_uri"), s.fosite.GetPushedAuthorizeRequestURIPrefix(ctx)):
-		return fosite.ErrRequestURINotSupported
-	}
-	return nil
-}
-
 // writeAuthorizeError redirects errors to the client when its redirect URI was validated, and
 // otherwise shows an error page: never a redirect to an unvalidated URI (CONF-15, AUTHZ-01,
 // AUTHZ-03).
@@ -193,7 +188,7 @@ func (s *Server) writeAuthorizeError(w http.ResponseWriter, r *http.Request, ar 
 	if rfc.CodeField >= 500 {
 		s.log.Error("authorize", "err", err, "debug", rfc.DebugField)
 	}
-	if ar == nil || !ar.IsRedirectURIValid() {
+	if ar == nil || !ar.IsRedirectURIValid() || !redirectExact(ar) {
 		s.renderError(w, r, rfc.CodeField, "Authorization failed", rfc.GetDescription(), rfc.ErrorField)
 		return
 	}
@@ -202,7 +197,85 @@ func (s *Server) writeAuthorizeError(w http.ResponseWriter, r *http.Request, ar 
 	if a, ok := ar.(*fosite.AuthorizeRequest); ok && a.ResponseMode != fosite.ResponseModeQuery {
 		a.ResponseMode = fosite.ResponseModeQuery
 	}
-	s.oauth.WriteAuthorizeError(r.Context(), &issWriter{w, s.cfg.Issuer}, ar, err)
+	s.oauth.WriteAuthorizeError(r.Context(), &issWriter{w, s.cfg.Issuer}, ar, printableError(rfc))
+}
+
+// printableError returns e with a description and hint fit for a redirect: RFC 6749 §4.1.2.1
+// allows only printable ASCII but for '"' and '\' in error_description, and fosite's hints
+// repeat request values (a scope, a response type) verbatim, control characters and all (AUTHZ-09).
+func printableError(e *fosite.RFC6749Error) *fosite.RFC6749Error {
+	return e.WithDescription(printableASCII(e.DescriptionField)).WithHint(printableASCII(e.HintField))
+}
+
+// printableASCII replaces every character outside %x20-21 / %x23-5B / %x5D-7E with '?'.
+func printableASCII(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+// takeRequestObject removes request objects from an authorization request's form before fosite
+// reads it, and returns the error to answer once the redirect URI is known. Request objects are
+// not supported (the metadata says so), and fosite would parse them, and fetch a request_uri the
+// client registered, before it validates the redirect URI; only a request_uri from PAR (with
+// fosite's prefix) stays (CONF-19, AUTHZ-12).
+func takeRequestObject(form url.Values, parPrefix string) error {
+	var err error
+	switch ru := form.Get("request_uri"); {
+	case form.Has("request"):
+		err = fosite.ErrRequestNotSupported.WithHint("Request objects are not supported: send the parameters in the query, or push them to the PAR endpoint.")
+	case ru != "" && !strings.HasPrefix(ru, parPrefix):
+		err = fosite.ErrRequestURINotSupported.WithHint("Only request_uri values from the PAR endpoint are accepted.")
+	}
+	if err != nil {
+		form.Del("request")
+		form.Del("request_uri")
+	}
+	return err
+}
+
+// redirectExact reports whether the redirect_uri a request sent is registered for its client
+// exactly, or differs from a registered loopback URI in its port alone (RFC 8252 §7.3). fosite
+// lets a loopback URI differ in user info and in the escaping of its path as well
+// (isMatchingAsLoopback compares the decoded path; AUTHZ-02). A request without redirect_uri
+// uses the client's only registered one.
+func redirectExact(ar fosite.AuthorizeRequester) bool {
+	raw := ar.GetRequestForm().Get("redirect_uri")
+	return raw == "" || ar.GetClient() != nil && matchRedirectURI(raw, ar.GetClient().GetRedirectURIs())
+}
+
+// matchRedirectURI reports whether raw is one of registered, or an http URI on a loopback IP
+// literal that becomes one of them when its port is replaced by the registered port.
+func matchRedirectURI(raw string, registered []string) bool {
+	if slices.Contains(registered, raw) {
+		return true
+	}
+	const scheme = "http://"
+	if !strings.HasPrefix(raw, scheme) {
+		return false
+	}
+	hier := raw[len(scheme):]
+	end := strings.IndexAny(hier, "/?#")
+	if end < 0 {
+		end = len(hier)
+	}
+	authority, rest := hier[:end], hier[end:]
+	u, err := url.Parse(scheme + authority)
+	if err != nil || u.User != nil || u.Host != authority {
+		return false
+	}
+	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
+		return false
+	}
+	for _, reg := range registered {
+		if ru, err := url.Parse(reg); err == nil && ru.Hostname() == u.Hostname() && scheme+ru.Host+rest == reg {
+			return true
+		}
+	}
+	return false
 }
 
 // authorizeReturnTo is the relative URL that repeats this authorization request after login or

@@ -207,6 +207,8 @@ func ValidateRedirectURI(raw string) error {
 		return errors.New("wildcards are not allowed")
 	case u.User != nil:
 		return errors.New("must not contain user information")
+	case hasResponseParam(u.Query()):
+		return fmt.Errorf("must not carry the authorization response's own parameters (%s)", strings.Join(responseParams, ", "))
 	case u.Scheme == "https":
 		return nil
 	case u.Scheme == "http" && isLoopbackHost(u.Hostname()):
@@ -216,6 +218,20 @@ func ValidateRedirectURI(raw string) error {
 	default:
 		return fmt.Errorf("scheme %q is not allowed (https, or http on loopback)", u.Scheme)
 	}
+}
+
+// responseParams are the parameters the authorization endpoint adds to a redirect URI (RFC 6749
+// §4.1.2, §4.1.2.1; RFC 9207): a registered URI that carried one would send the client two values,
+// or hide the iss that defends against mix-up (AUTHZ-10).
+var responseParams = []string{"code", "state", "iss", "error", "error_description", "error_uri"}
+
+func hasResponseParam(q url.Values) bool {
+	for _, p := range responseParams {
+		if q.Has(p) {
+			return true
+		}
+	}
+	return false
 }
 
 func isLoopbackHost(h string) bool {

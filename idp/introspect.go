@@ -125,6 +125,12 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	w.Header().Set("Cache-Control", "no-store")
+	if err := r.ParseForm(); err == nil && r.Form.Has("request") {
+		// Request objects are not supported, pushed or not: fosite would verify one with the
+		// client's keys and take its claims, or ignore it without the openid scope (AUTHZ-12).
+		s.oauth.WritePushedAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrRequestNotSupported)
+		return
+	}
 	ar, err := s.oauth.NewPushedAuthorizeRequest(ctx, r)
 	if err = normalizeClientAuthError(r, err); err != nil {
 		s.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
