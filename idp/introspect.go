@@ -104,7 +104,8 @@ func (s *Server) writeIntrospection(w http.ResponseWriter, resp fosite.Introspec
 }
 
 // handleRevoke is RFC 7009 revocation. fosite answers 200 for tokens of other clients and
-// revokes nothing (IR-05), and 503 when storage fails (VU-02).
+// revokes nothing (IR-05). When storage fails it returns temporarily_unavailable, which its
+// writer (v0.49) would also answer with 200: that is answered 503 here (VU-02).
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	w.Header().Set("Cache-Control", "no-store")
@@ -116,9 +117,22 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if rfc := fosite.ErrorToRFC6749Error(err); rfc.CodeField >= 500 {
 			s.log.Error("revocation", "err", err, "debug", rfc.DebugField)
+			writeRevocationUnavailable(w)
+			return
 		}
 	}
 	s.oauth.WriteRevocationResponse(ctx, w, err)
+}
+
+// writeRevocationUnavailable answers a revocation that may not have happened: 503
+// temporarily_unavailable, so the client retries instead of believing the token dead (RFC 7009
+// §2.2.1; GHSA-7mqr-2v3q-v2wm).
+func writeRevocationUnavailable(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.Header().Set("Pragma", "no-cache")
+	w.Header().Set("Retry-After", "1")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": fosite.ErrTemporarilyUnavailable.ErrorField, "error_description": fosite.ErrTemporarilyUnavailable.DescriptionField})
 }
 
 // handlePAR is RFC 9126 pushed authorization.

@@ -42,11 +42,13 @@ func NewSession() *Session {
 // AccessTokenType is the JWT typ header of access tokens (RFC 9068 §2.1).
 const AccessTokenType = "at+jwt"
 
-// GetJWTClaims returns fresh access-token claims: sub, client_id and, filled in by fosite, iss,
-// aud, scope, exp, iat and jti.
+// GetJWTClaims returns fresh access-token claims: sub, client_id, a 128-bit random jti and,
+// filled in by fosite, iss, aud, scope, exp and iat. fosite's own jti is a UUIDv4, 122 random
+// bits (TOKEN-10).
 func (s *Session) GetJWTClaims() jwt.JWTClaimsContainer {
 	return &jwt.JWTClaims{
 		Subject: s.GetSubject(),
+		JTI:     randomToken(16),
 		Extra:   map[string]any{"client_id": s.ClientID},
 	}
 }
