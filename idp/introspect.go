@@ -146,6 +146,9 @@ func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ar, err := s.oauth.NewPushedAuthorizeRequest(ctx, r)
+	if err == nil && !redirectExact(ar) {
+		err = fosite.ErrInvalidRequest.WithHint("The 'redirect_uri' parameter does not match any of the OAuth 2.0 Client's pre-registered redirect urls.")
+	}
 	if err = normalizeClientAuthError(r, err); err != nil {
 		s.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
 		return

@@ -126,6 +126,19 @@ func TestLoopbackRedirect_AUTHZ02(t *testing.T) {
 		}
 	}
 
+	// Pushed requests are held to the same rule.
+	conf, confSecret := h.confidential(func(c *idp.Client) { c.RedirectURIs = []string{"http://127.0.0.1/cb"} })
+	for ru, want := range map[string]int{
+		"http://127.0.0.1:4000/cb": http.StatusCreated, "http://evil.example@127.0.0.1:4000/cb": http.StatusBadRequest,
+		"http://127.0.0.1:4000/%63b": http.StatusBadRequest, "http://localhost:4000/cb": http.StatusBadRequest,
+	} {
+		s, m, _ := h.postForm("/oauth2/par", url.Values{"response_type": {"code"}, "redirect_uri": {ru}, "scope": {"openid"},
+			"state": {"state-par-12345"}, "code_challenge": {s256("v")}, "code_challenge_method": {"S256"}}, conf.ID, confSecret)
+		if s != want {
+			t.Errorf("PAR with redirect_uri %s: %d %v, want %d", ru, s, m, want)
+		}
+	}
+
 	// Only the port may vary; the code comes back to the port asked for, and the token endpoint
 	// wants that exact redirect_uri.
 	b := h.browser()
