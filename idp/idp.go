@@ -142,6 +142,8 @@ type Store interface {
 	// SaveConsent creates or replaces the consent of c.UserID to c.ClientID.
 	SaveConsent(ctx context.Context, c *Consent) error
 	DeleteConsent(ctx context.Context, userID, clientID string) error
+	// ListConsents returns every consent of a user, oldest first.
+	ListConsents(ctx context.Context, userID string) ([]*Consent, error)
 
 	CreateSigningKey(ctx context.Context, k *SigningKey) error
 	// ListSigningKeys returns every stored key, newest first.
@@ -152,6 +154,9 @@ type Store interface {
 	// RevokeSubjectTokens deactivates every refresh token and deletes every access token issued
 	// to a subject (password change, account disabled).
 	RevokeSubjectTokens(ctx context.Context, subject string) error
+	// RevokeSubjectClientTokens does what RevokeSubjectTokens does, but only to the tokens and
+	// codes one client holds for the subject (consent withdrawn, CO-05).
+	RevokeSubjectClientTokens(ctx context.Context, subject, clientID string) error
 	// TakeLoginAttempt counts one login attempt on a throttle key and reports whether it may go
 	// ahead (RL-05). It is admitted only when the delay set by the key's previous attempt has
 	// passed; the key's count then grows by one and its next delay becomes p.Delay(count). This

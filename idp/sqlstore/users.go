@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -202,25 +203,69 @@ func (s *Store) DeleteUserLoginSessions(ctx context.Context, userID string) erro
 // GetConsent returns the consent of a user to a client; idp.ErrNotFound if there is none.
 func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (*idp.Consent, error) {
 	what := fmt.Sprintf("get consent of user %q to client %q", userID, clientID)
-	var (
-		c                    = idp.Consent{UserID: userID, ClientID: clientID}
-		scopes, audiences    string
-		createdAt, updatedAt int64
-	)
+	var r consentRow
 	err := s.q(ctx).QueryRowxContext(ctx, s.rebind(
-		"SELECT scopes, audiences, created_at, updated_at FROM consents WHERE user_id = ? AND client_id = ?"),
-		userID, clientID).Scan(&scopes, &audiences, &createdAt, &updatedAt)
+		"SELECT "+consentColumns+" FROM consents WHERE user_id = ? AND client_id = ?"),
+		userID, clientID).Scan(r.dest()...)
 	if err != nil {
 		return nil, domainErr(what, err)
 	}
-	if c.Scopes, err = decodeList(scopes); err != nil {
+	c, err := r.consent()
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	if c.Audiences, err = decodeList(audiences); err != nil {
+	return c, nil
+}
+
+// ListConsents returns every consent of a user, oldest first (the connected-apps page, CO-05).
+func (s *Store) ListConsents(ctx context.Context, userID string) ([]*idp.Consent, error) {
+	what := fmt.Sprintf("list consents of user %q", userID)
+	rows, err := s.q(ctx).QueryxContext(ctx, s.rebind(
+		"SELECT "+consentColumns+" FROM consents WHERE user_id = ? ORDER BY created_at, client_id"), userID)
+	if err != nil {
+		return nil, domainErr(what, err)
+	}
+	defer rows.Close()
+	var out []*idp.Consent
+	for rows.Next() {
+		var r consentRow
+		if err := rows.Scan(r.dest()...); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		c, err := r.consent()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	c.CreatedAt, c.UpdatedAt = fromMillis(createdAt), fromMillis(updatedAt)
-	return &c, nil
+	return out, nil
+}
+
+const consentColumns = "user_id, client_id, scopes, audiences, created_at, updated_at"
+
+// consentRow is a consents row as scanned.
+type consentRow struct {
+	userID, clientID, scopes, audiences string
+	createdAt, updatedAt                int64
+}
+
+func (r *consentRow) dest() []any {
+	return []any{&r.userID, &r.clientID, &r.scopes, &r.audiences, &r.createdAt, &r.updatedAt}
+}
+
+func (r *consentRow) consent() (*idp.Consent, error) {
+	c := &idp.Consent{UserID: r.userID, ClientID: r.clientID, CreatedAt: fromMillis(r.createdAt), UpdatedAt: fromMillis(r.updatedAt)}
+	var err error
+	if c.Scopes, err = decodeList(r.scopes); err != nil {
+		return nil, err
+	}
+	if c.Audiences, err = decodeList(r.audiences); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // SaveConsent creates the consent of c.UserID to c.ClientID or replaces its scopes and
@@ -250,4 +295,30 @@ func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) erro
 		return domainErr(what, err)
 	}
 	return mustAffect(what, res)
+}
+
+// RevokeSubjectClientTokens revokes every refresh token and deletes every access token that one
+// client holds for a subject, and marks the subject's unredeemed codes for that client used: the
+// user withdrew the client's access (CO-05). Other clients' tokens of the subject, and other
+// subjects' tokens of the client, stay. It runs in one transaction (the one in ctx, if any).
+func (s *Store) RevokeSubjectClientTokens(ctx context.Context, subject, clientID string) error {
+	if subject == "" || clientID == "" {
+		return errors.New("revoke subject client tokens: empty subject or client")
+	}
+	err := s.inTx(ctx, func(q sqlx.ExtContext) error {
+		for _, stmt := range []string{
+			"UPDATE " + refreshTable + " SET active = FALSE, revoked = TRUE WHERE subject = ? AND client_id = ? AND NOT revoked",
+			"DELETE FROM " + accessTable + " WHERE subject = ? AND client_id = ?",
+			"UPDATE " + codesTable + " SET active = FALSE WHERE subject = ? AND client_id = ? AND active",
+		} {
+			if _, err := q.ExecContext(ctx, s.rebind(stmt), subject, clientID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("revoke tokens of subject %q for client %q: %w", subject, clientID, storageErr(err))
+	}
+	return nil
 }

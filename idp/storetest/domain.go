@@ -416,6 +416,114 @@ func testConsents(t *testing.T, f Factory) {
 	wantErr(t, "GetConsent(client deleted)", err, idp.ErrNotFound)
 }
 
+// testListConsents: a user's consents come back oldest first, with every field, and no other
+// user's.
+func testListConsents(t *testing.T, f Factory) {
+	st, clk := newStore(t, f, defaultGrace)
+	ctx := t.Context()
+	alice, bob := createUser(t, st, "alice@example.com"), createUser(t, st, "bob@example.com")
+	createClient(t, st, "web")
+	createClient(t, st, "other")
+
+	got, err := st.ListConsents(ctx, alice.ID)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("ListConsents(none) = %v, %v; want none", got, err)
+	}
+	first := clk.Now()
+	wantErr(t, "SaveConsent(alice, other)", st.SaveConsent(ctx, &idp.Consent{UserID: alice.ID, ClientID: "other", Scopes: []string{"openid"}}), nil)
+	clk.Advance(time.Minute)
+	wantErr(t, "SaveConsent(alice, web)", st.SaveConsent(ctx, &idp.Consent{
+		UserID: alice.ID, ClientID: "web", Scopes: []string{"openid", "todos:read"}, Audiences: []string{"https://api.example"},
+	}), nil)
+	wantErr(t, "SaveConsent(bob, web)", st.SaveConsent(ctx, &idp.Consent{UserID: bob.ID, ClientID: "web", Scopes: []string{"openid"}}), nil)
+
+	got, err = st.ListConsents(ctx, alice.ID)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("ListConsents(alice) = %v, %v; want two consents", got, err)
+	}
+	if c := got[0]; c.UserID != alice.ID || c.ClientID != "other" || !slices.Equal(c.Scopes, []string{"openid"}) ||
+		len(c.Audiences) != 0 || !equalTime(c.CreatedAt, first) || !equalTime(c.UpdatedAt, first) {
+		t.Errorf("ListConsents(alice)[0] = %+v, want alice's consent to other, created %v", c, first)
+	}
+	if c := got[1]; c.UserID != alice.ID || c.ClientID != "web" || !slices.Equal(c.Scopes, []string{"openid", "todos:read"}) ||
+		!slices.Equal(c.Audiences, []string{"https://api.example"}) || !equalTime(c.CreatedAt, clk.Now()) {
+		t.Errorf("ListConsents(alice)[1] = %+v, want alice's consent to web, created %v", c, clk.Now())
+	}
+	wantErr(t, "DeleteConsent(alice, other)", st.DeleteConsent(ctx, alice.ID, "other"), nil)
+	got, err = st.ListConsents(ctx, alice.ID)
+	if err != nil || len(got) != 1 || got[0].ClientID != "web" {
+		t.Errorf("ListConsents(alice) after DeleteConsent(other) = %v, %v; want the consent to web only", got, err)
+	}
+}
+
+// testRevokeSubjectClientTokens (CO-05): withdrawing one client's access revokes the refresh
+// tokens, deletes the access tokens and voids the codes of that subject for that client only; a
+// rolled-back transaction leaves them all.
+func testRevokeSubjectClientTokens(t *testing.T, f Factory) {
+	st, clk := newStore(t, f, defaultGrace)
+	ctx := t.Context()
+	now := clk.Now()
+	web, other := createClient(t, st, "web"), createClient(t, st, "other")
+	grants := []struct {
+		name    string
+		client  *idp.Client
+		subject string
+	}{{"alice-web", web, "alice"}, {"alice-other", other, "alice"}, {"bob-web", web, "bob"}}
+	for _, g := range grants {
+		req := newRequest(g.client, "req-"+g.name, newSession(g.subject, g.client.ID, now), now)
+		for _, step := range []struct {
+			name string
+			err  error
+		}{
+			{"code", st.CreateAuthorizeCodeSession(ctx, "code-"+g.name, req)},
+			{"access token", st.CreateAccessTokenSession(ctx, "at-"+g.name, req)},
+			{"refresh token", st.CreateRefreshTokenSession(ctx, "rt-"+g.name, "at-"+g.name, req)},
+		} {
+			if step.err != nil {
+				t.Fatalf("create %s's %s = %v", g.name, step.name, step.err)
+			}
+		}
+	}
+	untouched := func(name string) {
+		t.Helper()
+		wantAccess(t, st, "at-"+name, nil)
+		wantRefresh(t, st, "rt-"+name, nil, "req-"+name)
+		_, err := st.GetAuthorizeCodeSession(ctx, "code-"+name, idp.NewSession())
+		wantErr(t, "GetAuthorizeCodeSession("+name+")", err, nil)
+	}
+
+	// In a transaction that is rolled back, nothing changes.
+	txCtx, err := st.BeginTX(ctx)
+	if err != nil {
+		t.Fatalf("BeginTX = %v", err)
+	}
+	wantErr(t, "RevokeSubjectClientTokens(alice, web) in transaction", st.RevokeSubjectClientTokens(txCtx, "alice", "web"), nil)
+	wantErr(t, "Rollback", st.Rollback(txCtx), nil)
+	for _, g := range grants {
+		untouched(g.name)
+	}
+
+	wantErr(t, "RevokeSubjectClientTokens(alice, web)", st.RevokeSubjectClientTokens(ctx, "alice", "web"), nil)
+	wantAccess(t, st, "at-alice-web", fosite.ErrNotFound)
+	wantRefresh(t, st, "rt-alice-web", fosite.ErrInactiveToken, "req-alice-web")
+	_, err = st.GetAuthorizeCodeSession(ctx, "code-alice-web", idp.NewSession())
+	wantErr(t, "GetAuthorizeCodeSession(alice-web)", err, fosite.ErrInvalidatedAuthorizeCode)
+	untouched("alice-other")
+	untouched("bob-web")
+
+	// Again, and for a client with nothing or no such client: nothing to do, no error.
+	wantErr(t, "RevokeSubjectClientTokens(alice, web) again", st.RevokeSubjectClientTokens(ctx, "alice", "web"), nil)
+	wantErr(t, "RevokeSubjectClientTokens(alice, unknown)", st.RevokeSubjectClientTokens(ctx, "alice", "unknown"), nil)
+	untouched("alice-other")
+	untouched("bob-web")
+	if err := st.RevokeSubjectClientTokens(ctx, "", "web"); err == nil {
+		t.Errorf("RevokeSubjectClientTokens(\"\", web) = nil, want an error")
+	}
+	if err := st.RevokeSubjectClientTokens(ctx, "alice", ""); err == nil {
+		t.Errorf("RevokeSubjectClientTokens(alice, \"\") = nil, want an error")
+	}
+}
+
 func testSigningKeys(t *testing.T, f Factory) {
 	st, clk := newStore(t, f, defaultGrace)
 	ctx := t.Context()

@@ -48,6 +48,8 @@ var tests = []test{
 	{"UserEmailUniqueness", testUserEmailUniqueness},
 	{"LoginSessions", testLoginSessions},
 	{"Consents", testConsents},
+	{"ListConsents", testListConsents},
+	{"RevokeSubjectClientTokens_CO05", testRevokeSubjectClientTokens},
 	{"SigningKeys", testSigningKeys},
 	{"AuthorizeCode", testAuthorizeCode},
 	{"UnknownSignatures", testUnknownSignatures},
