@@ -41,7 +41,9 @@
 // /reset/confirm sets the new password, confirms the address and, in one transaction, uses the
 // link, ends every login session and revokes every token of the user. /password changes the
 // password of a signed-in user, who must give the current one; the other sessions and the
-// tokens end. Links carry 256 random bits, are stored as SHA-256 digests, expire (24 h and
+// tokens end. /apps lists the clients the signed-in user consented to; revoking one (POST
+// /apps/revoke) deletes the consent and, in the same transaction, the client's tokens and codes
+// for her (CO-05). Links carry 256 random bits, are stored as SHA-256 digests, expire (24 h and
 // 30 min by default) and are deleted when used. Mail goes through a Mailer (idp/mail: SMTP or an
 // outbox folder), in the background so that its latency tells nothing.
 //

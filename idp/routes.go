@@ -76,6 +76,8 @@ func (s *Server) routes() http.Handler {
 		r.With(s.limits.reset).Post("/reset/confirm", s.handleReset)
 		r.Get("/password", s.handlePasswordPage)
 		r.With(s.limits.login).Post("/password", s.handlePassword)
+		r.Get("/apps", s.handleAppsPage)
+		r.Post("/apps/revoke", s.handleAppsRevoke)
 		r.Get("/logout", s.handleLogoutPage)
 		r.Post("/logout", s.handleLogout)
 	})
