@@ -184,6 +184,7 @@ func (s *Server) handleRegisterPage(w http.ResponseWriter, r *http.Request) {
 // email and password fields are read (AN-08): anything else in the form is ignored.
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	arrived := time.Now()
 	if !s.readForm(w, r) {
 		return
 	}
@@ -251,9 +252,25 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	s.answerNoSooner(ctx, arrived)
 	s.render(w, r, http.StatusOK, "message.html", map[string]any{
 		"Title": "Check your inbox", "Message": fmt.Sprintf(registeredMessage, email),
 	})
+}
+
+// answerNoSooner waits until Config.AccountAnswerFloor has passed since arrived (or the request
+// ends), so that a taken and a free address are answered after the same time (AN-03).
+func (s *Server) answerNoSooner(ctx context.Context, arrived time.Time) {
+	wait := time.Until(arrived.Add(s.cfg.AccountAnswerFloor))
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // mailAccountExists tells the owner of an address that someone tried to register it. It names
@@ -355,6 +372,7 @@ func (s *Server) handleResetRequestPage(w http.ResponseWriter, r *http.Request) 
 // the same either way (AN-03). Mails per address are throttled too (mailThrottle).
 func (s *Server) handleResetRequest(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	arrived := time.Now()
 	if !s.readForm(w, r) {
 		return
 	}
@@ -372,6 +390,7 @@ func (s *Server) handleResetRequest(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	s.answerNoSooner(ctx, arrived)
 	s.render(w, r, http.StatusOK, "message.html", map[string]any{
 		"Title":   "Check your inbox",
 		"Message": fmt.Sprintf(resetSentMessage, email, humanDuration(s.cfg.ResetLinkLifespan)),

@@ -49,6 +49,11 @@ type Config struct {
 	VerifyLinkLifespan time.Duration
 	// ResetLinkLifespan is how long a password reset link works; default 30 min.
 	ResetLinkLifespan time.Duration
+	// AccountAnswerFloor: a registration or a password-reset request is answered no sooner than
+	// this after it arrived, so the database work that differs between a taken and a free
+	// address (an account and a link created, or not) does not show in the answer's timing
+	// (AN-03); default 100 ms, more than a hash and a few writes take. At most 2 s.
+	AccountAnswerFloor time.Duration
 
 	// Debug sends fosite's error_debug to clients. Tests only; never in production (SE-09).
 	Debug bool
@@ -70,6 +75,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.SessionAbsoluteTimeout, 7*24*time.Hour)
 	def(&c.VerifyLinkLifespan, 24*time.Hour)
 	def(&c.ResetLinkLifespan, 30*time.Minute)
+	def(&c.AccountAnswerFloor, 100*time.Millisecond)
 	c.LoginThrottle = c.LoginThrottle.WithDefaults()
 	if c.MinPasswordLength == 0 {
 		c.MinPasswordLength = MinPasswordLength
@@ -115,6 +121,7 @@ func (c Config) Validate() error {
 		"grant-lifespan": c.GrantLifespan, "session-idle-timeout": c.SessionIdleTimeout,
 		"session-absolute-timeout": c.SessionAbsoluteTimeout,
 		"verify-link-lifespan":     c.VerifyLinkLifespan, "reset-link-lifespan": c.ResetLinkLifespan,
+		"account-answer-floor": c.AccountAnswerFloor,
 	} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
@@ -130,6 +137,9 @@ func (c Config) Validate() error {
 	}
 	if c.MinPasswordLength < MinPasswordLength || c.MinPasswordLength > 64 {
 		errs = append(errs, fmt.Errorf("min-password-length %d: want %d to 64 (NIST SP 800-63B)", c.MinPasswordLength, MinPasswordLength))
+	}
+	if c.AccountAnswerFloor > 2*time.Second {
+		errs = append(errs, fmt.Errorf("account-answer-floor %s: at most 2s", c.AccountAnswerFloor))
 	}
 	if c.ResetLinkLifespan > 24*time.Hour {
 		errs = append(errs, fmt.Errorf("reset-link-lifespan %s: at most 24h", c.ResetLinkLifespan))

@@ -22,6 +22,7 @@ func TestConfigRefusesUnsafeLifetimes(t *testing.T) {
 		{"authorize-code-lifespan", func(c *idp.Config) { c.AuthorizeCodeLifespan = 11 * time.Minute }}, // TOKEN-03
 		{"session-idle-timeout", func(c *idp.Config) { c.SessionIdleTimeout = 2 * time.Minute }},        // under the touch interval's margin
 		{"access-token-lifespan", func(c *idp.Config) { c.AccessTokenLifespan = -time.Second }},
+		{"account-answer-floor", func(c *idp.Config) { c.AccountAnswerFloor = 3 * time.Second }},
 	} {
 		cfg := base
 		c.set(&cfg)
