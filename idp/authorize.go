@@ -184,6 +184,10 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 // otherwise shows an error page: never a redirect to an unvalidated URI (CONF-15, AUTHZ-01,
 // AUTHZ-03).
 func (s *Server) writeAuthorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	if errors.Is(err, ErrUnavailable) {
+		err = storageUnavailable(err)
+		w.Header().Set("Retry-After", "5")
+	}
 	rfc := fosite.ErrorToRFC6749Error(err)
 	if rfc.CodeField >= 500 {
 		s.log.Error("authorize", "err", err, "debug", rfc.DebugField)

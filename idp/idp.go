@@ -17,6 +17,10 @@ import (
 var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("already exists")
+	// ErrUnavailable marks a storage failure where fosite would read any error as a verdict:
+	// GetClient's errors become invalid_client there, so a store wraps its failures in this
+	// and the endpoints answer 503 temporarily_unavailable instead (VU-02).
+	ErrUnavailable = errors.New("storage unavailable")
 )
 
 // User is a person who can log in.

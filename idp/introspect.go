@@ -31,9 +31,13 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := s.oauth.NewIntrospectionRequest(ctx, r, NewSession())
 	if err != nil {
+		err = normalizeClientAuthError(r, err)
 		rfc := fosite.ErrorToRFC6749Error(err)
 		if rfc.CodeField >= 500 {
 			s.log.Error("introspection", "err", err, "debug", rfc.DebugField)
+		}
+		if rfc.CodeField == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "5")
 		}
 		s.oauth.WriteIntrospectionError(ctx, w, err)
 		return

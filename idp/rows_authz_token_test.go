@@ -21,6 +21,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-id/gatehouse/idp"
+	"github.com/gatehouse-id/gatehouse/internal/database/dbtest"
 )
 
 // azCodeLifespan sets the authorization code's lifetime.
@@ -417,5 +418,42 @@ func TestHostHeaderPoisoning_OIDC05(t *testing.T) {
 	resp, _ = azRaw(t, h, "GET /oauth2/authorize?"+q.Encode()+" HTTP/1.1\r\n"+hostile["all"]+"Connection: close\r\n\r\n")
 	if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, "/login?") {
 		t.Errorf("login redirect with a hostile Host: %d %q, want a relative /login redirect", resp.StatusCode, loc)
+	}
+}
+
+// TestDatabaseDown_VU02: with the database gone, nothing that needs a client answers as if the
+// client's credentials were wrong or its token were gone: the token, revocation and
+// introspection endpoints answer 503 temporarily_unavailable with Retry-After (not 401
+// invalid_client, not 200), and the authorization endpoint a 503 page.
+func TestDatabaseDown_VU02(t *testing.T) {
+	db := dbtest.NewSQLite(t)
+	h := newHarness(t, db)
+	web, secret := h.confidential()
+	_, m, _ := h.postForm("/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, web.ID, secret)
+	token, _ := m["access_token"].(string)
+	if token == "" {
+		t.Fatalf("client credentials while the database is up: %v", m)
+	}
+	db.Close()
+	for _, c := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/oauth2/token", url.Values{"grant_type": {"client_credentials"}}},
+		{"/oauth2/revoke", url.Values{"token": {token}}},
+		{"/oauth2/introspect", url.Values{"token": {token}}},
+	} {
+		status, m, hdr := h.postForm(c.path, c.form, web.ID, secret)
+		if status != http.StatusServiceUnavailable || m["error"] != "temporarily_unavailable" || hdr.Get("Retry-After") == "" {
+			t.Errorf("%s with the database down: %d %v (Retry-After %q), want 503 temporarily_unavailable with Retry-After", c.path, status, m, hdr.Get("Retry-After"))
+		}
+	}
+	resp, err := http.Get(h.oauthConfig(web, secret, "openid").AuthCodeURL("state-vu02-0001", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("authorization with the database down: %d, want 503", resp.StatusCode)
 	}
 }

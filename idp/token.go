@@ -128,7 +128,11 @@ func (s *Server) revokeGrant(ctx context.Context, requestID string) {
 // normalizeClientAuthError maps fosite's client-assertion failures to invalid_client (RFC 7523
 // §3, TOKEN-11): a replayed jti comes back as the non-standard "jti_known" (400), and an expired
 // or otherwise invalid assertion as a bare error that fosite would answer with a 500.
+// A client that could not be loaded at all is temporarily_unavailable (storageUnavailable).
 func normalizeClientAuthError(r *http.Request, err error) error {
+	if errors.Is(err, ErrUnavailable) {
+		return storageUnavailable(err)
+	}
 	if err == nil || r.PostForm.Get("client_assertion") == "" {
 		return err
 	}
@@ -142,11 +146,21 @@ func normalizeClientAuthError(r *http.Request, err error) error {
 	return err
 }
 
+// storageUnavailable is temporarily_unavailable (503) for an error marked ErrUnavailable: fosite
+// reads every GetClient error as invalid_client, which would tell a client with good
+// credentials that they are wrong, and a revoking client that its token is gone (VU-02).
+func storageUnavailable(err error) error {
+	return fosite.ErrTemporarilyUnavailable.WithHint("The service cannot check the client now; retry shortly.").WithWrap(err).WithDebug(err.Error())
+}
+
 func (s *Server) writeAccessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
 	err = normalizeClientAuthError(r, err)
 	rfc := fosite.ErrorToRFC6749Error(err)
 	if rfc.CodeField >= 500 {
 		s.log.Error("token endpoint", "err", err, "debug", rfc.DebugField)
+	}
+	if rfc.CodeField == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
 	}
 	// RFC 6749 §5.2: a client that authenticated with the Authorization header gets a challenge.
 	if rfc.ErrorField == fosite.ErrInvalidClient.ErrorField && r.Header.Get("Authorization") != "" {

@@ -185,7 +185,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 		return nil, fosite.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("get client %q: %w", id, storageErr(err))
+		return nil, fmt.Errorf("get client %q: %w: %w", id, idp.ErrUnavailable, storageErr(err))
 	}
 	if c.Disabled {
 		return nil, fosite.ErrNotFound
