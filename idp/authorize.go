@@ -143,9 +143,10 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	scopes := []string(ar.GetRequestedScopes())
 	audiences := s.audiences(ar)
 
-	// Consent (CO-01, CO-03): first-party clients skip it; others need a stored consent that
-	// covers every requested scope and audience, unless prompt=consent asks again.
-	if !client.FirstParty {
+	// Consent (CO-01, CO-03): first-party clients skip it unless the request asks for it with
+	// prompt=consent (OIDC Core §3.1.2.1: the provider SHOULD then ask); others need a stored
+	// consent that covers every requested scope and audience, and prompt=consent asks again.
+	if !client.FirstParty || slices.Contains(prompt, "consent") {
 		consented := false
 		if !slices.Contains(prompt, "consent") {
 			c, err := s.store.GetConsent(ctx, user.ID, client.ID)

@@ -124,3 +124,46 @@ func cloneValues(v url.Values) url.Values {
 	}
 	return out
 }
+
+// TestFirstPartyPromptConsent_CO01: a first-party client skips the consent page, unless its
+// request says prompt=consent, which shows the page (OIDC Core §3.1.2.1); allowing it resumes
+// the authorization, and the next request without the prompt skips the page again.
+func TestFirstPartyPromptConsent_CO01(t *testing.T) {
+	h := sqliteHarness(t)
+	spa := h.public()
+	cfg := h.oauthConfig(spa, "", "openid", "offline_access")
+	h.user("fp@example.com")
+	b := h.browser()
+	if ok, r, body := b.login("fp@example.com", testPassword); !ok {
+		t.Fatalf("login: %d %s", r.StatusCode, trim([]byte(body)))
+	}
+	// code reports the code the authorization redirects with at once, with no page between.
+	code := func() string {
+		t.Helper()
+		r, err := b.client.Get(cfg.AuthCodeURL("state-fp-co01", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		loc, _ := url.Parse(r.Header.Get("Location"))
+		if r.StatusCode/100 != 3 || loc == nil {
+			t.Fatalf("first-party authorization: %d, want a redirect to the client", r.StatusCode)
+		}
+		return loc.Query().Get("code")
+	}
+	if code() == "" {
+		t.Fatal("first-party authorization without prompt: no code")
+	}
+	f := b.consentForm(cfg.AuthCodeURL("state-fp-co01", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("prompt", "consent")))
+	r, err := b.post("/consent", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if loc := r.Header.Get("Location"); !strings.Contains(loc, "code=") {
+		t.Fatalf("allowing the first-party consent page: %d %s, want the code", r.StatusCode, loc)
+	}
+	if code() == "" {
+		t.Fatal("first-party authorization after prompt=consent: no code")
+	}
+}
