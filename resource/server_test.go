@@ -3,12 +3,15 @@ package resource_test
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -512,5 +515,58 @@ func TestOpenAPIAndDocs(t *testing.T) {
 	e.want(r, http.StatusOK)
 	if !strings.Contains(r.header.Get("Content-Type"), "text/html") {
 		t.Errorf("docs Content-Type %q", r.header.Get("Content-Type"))
+	}
+}
+
+// TestListInjection_VU03: the list endpoints' cursor, sort, filters and limit take no SQL.
+// Injection attempts in sort and direction, an oversized limit and a cursor with its payload
+// changed (or another user's) are refused with a 422 problem that shows no SQL or driver text;
+// text that looks like SQL in a filter is only text: it matches nothing, and never another
+// user's rows. (Sort keys come from an allowlist; cursors carry an HMAC; values are bound.)
+func TestListInjection_VU03(t *testing.T) {
+	e := newEnv(t)
+	for i := range 3 {
+		e.createTodo("alice", map[string]any{"title": fmt.Sprintf("alice %d", i)})
+	}
+	e.createTodo("bob", map[string]any{"title": "bob's secret"})
+	r := e.do("alice", "GET", "/api/v1/todos?limit=1", nil)
+	e.want(r, http.StatusOK)
+	cur := r.json(t)["next_cursor"].(string)
+	payload, mac, _ := strings.Cut(cur, ".")
+	raw, _ := base64.RawURLEncoding.DecodeString(payload)
+	forged := base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(raw), `"i":"`, `"i":"' OR 1=1 --`, 1))) + "." + mac
+	rb := e.do("bob", "GET", "/api/v1/todos?limit=1", nil)
+	bobCursor, _ := rb.json(t)["next_cursor"].(string)
+	sqlText := regexp.MustCompile(`(?i)sql: |syntax error|sqlite|pq: |no such (column|table)|near "`)
+	for _, q := range []url.Values{
+		{"sort": {"(select 1)"}}, {"sort": {"id;--"}}, {"sort": {"created_at desc; drop table todos"}},
+		{"order_by": {"id;--"}, "sort": {"title'"}}, {"desc": {"1; drop table todos"}},
+		{"limit": {"100000000"}}, {"limit": {"1 OR 1=1"}}, {"limit": {"-1"}},
+		{"cursor": {forged}}, {"cursor": {cur + "' OR '1'='1"}},
+		{"due_before": {"2026-01-01' OR '1'='1"}}, {"done": {"true OR 1=1"}},
+	} {
+		r := e.do("alice", "GET", "/api/v1/todos?"+q.Encode(), nil)
+		e.wantProblem(r, http.StatusUnprocessableEntity)
+		if sqlText.MatchString(string(r.body)) {
+			t.Errorf("%v: the problem shows SQL or driver text: %s", q, r.body)
+		}
+	}
+	if bobCursor != "" {
+		e.wantProblem(e.do("alice", "GET", "/api/v1/todos?cursor="+url.QueryEscape(bobCursor), nil), http.StatusUnprocessableEntity)
+	}
+	for _, text := range []string{"' OR '1'='1", "%", "_", `\`, "bob%' --", "') UNION SELECT * FROM todos --"} {
+		r := e.do("alice", "GET", "/api/v1/todos?limit=100&q="+url.QueryEscape(text), nil)
+		e.want(r, http.StatusOK)
+		for _, it := range r.json(t)["items"].([]any) {
+			if title := it.(map[string]any)["title"].(string); !strings.HasPrefix(title, "alice") {
+				t.Errorf("q=%q returned %q", text, title)
+			}
+		}
+	}
+	if n := e.countTodos("alice"); n != 3 {
+		t.Errorf("alice has %d todos after the attempts, want 3", n)
+	}
+	if n := e.countTodos("bob"); n != 1 {
+		t.Errorf("bob has %d todos after the attempts, want 1", n)
 	}
 }
