@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 )
 
 // The connected-apps page (CO-05): a signed-in user sees the applications she allowed and can
@@ -97,7 +94,7 @@ func (s *Server) handleAppsRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ids := r.PostForm["client_id"]
-	if len(ids) != 1 || !formID(ids[0]) {
+	if len(ids) != 1 || !ValidID(ids[0]) {
 		s.renderError(w, r, http.StatusBadRequest, "Bad request", "The form did not name one application. Go back to Connected apps and try again.", "invalid_request")
 		return
 	}
@@ -115,11 +112,4 @@ func (s *Server) handleAppsRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/apps?revoked=1", http.StatusSeeOther)
-}
-
-// formID reports whether v can be an identifier sent in a form: 1 to 1,024 bytes of UTF-8
-// without control characters (PostgreSQL refuses NUL and invalid UTF-8 in text, which would
-// otherwise be a server error).
-func formID(v string) bool {
-	return v != "" && len(v) <= 1024 && utf8.ValidString(v) && strings.IndexFunc(v, unicode.IsControl) < 0
 }

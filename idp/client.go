@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
@@ -245,4 +247,12 @@ func isPrintableASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// ValidID reports whether v can be the identifier of a client or a user: 1 to 1,024 bytes of
+// UTF-8 without control characters. Anything else names nobody, and stores answer not found
+// without asking the database (PostgreSQL refuses NUL and invalid UTF-8 in text with an error
+// that would otherwise read as a storage failure).
+func ValidID(v string) bool {
+	return v != "" && len(v) <= 1024 && utf8.ValidString(v) && strings.IndexFunc(v, unicode.IsControl) < 0
 }

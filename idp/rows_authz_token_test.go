@@ -21,6 +21,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-id/gatehouse/idp"
+	"github.com/gatehouse-id/gatehouse/internal/database"
 	"github.com/gatehouse-id/gatehouse/internal/database/dbtest"
 )
 
@@ -455,5 +456,37 @@ func TestDatabaseDown_VU02(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("authorization with the database down: %d, want 503", resp.StatusCode)
+	}
+}
+
+// TestMalformedClientID_VU02: a client_id PostgreSQL cannot store (NUL, invalid UTF-8) or an
+// absurdly long one names no client: invalid_client (401), never a 503 that would read as a
+// storage failure; and the readiness probe answers on both databases.
+func TestMalformedClientID_VU02(t *testing.T) {
+	for name, open := range map[string]func(testing.TB) *database.DB{"sqlite": dbtest.NewSQLite, "postgres": dbtest.NewPostgres} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, open(t))
+			if err := h.idp.Ready(t.Context()); err != nil {
+				t.Fatalf("Ready: %v", err)
+			}
+			for _, id := range []string{"\x00", "\xff", "a\x00b", strings.Repeat("c", 2000)} {
+				status, m, _ := h.postForm("/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, url.QueryEscape(id), "x")
+				if status != http.StatusUnauthorized || m["error"] != "invalid_client" {
+					t.Errorf("Basic client %q: %d %v, want 401 invalid_client", id, status, m)
+				}
+				status, m, _ = h.postForm("/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {id}}, "", "")
+				if status >= 500 {
+					t.Errorf("form client_id %q: %d %v, want a 4xx", id, status, m)
+				}
+				resp, err := http.Get(h.issuer + "/oauth2/authorize?response_type=code&state=state-malformed&client_id=" + url.QueryEscape(id))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode >= 500 {
+					t.Errorf("authorize with client_id %q: %d, want a 4xx page", id, resp.StatusCode)
+				}
+			}
+		})
 	}
 }

@@ -126,7 +126,7 @@ func (s *Server) Ready(ctx context.Context) error {
 	if !s.keys.Ready() {
 		return errors.New("signing keys not loaded")
 	}
-	_, err := s.store.GetClientByID(ctx, "\x00readiness-probe")
+	_, err := s.store.GetClientByID(ctx, "gatehouse-readiness-probe")
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("database: %w", err)
 	}

@@ -163,6 +163,9 @@ func (s *Store) getClient(ctx context.Context, q sqlx.ExtContext, id string, loc
 
 // GetClientByID returns the client, disabled or not; idp.ErrNotFound if there is none.
 func (s *Store) GetClientByID(ctx context.Context, id string) (*idp.Client, error) {
+	if !idp.ValidID(id) {
+		return nil, fmt.Errorf("get client: %w", idp.ErrNotFound)
+	}
 	c, err := s.getClient(ctx, s.q(ctx), id, false)
 	if err != nil {
 		return nil, domainErr(fmt.Sprintf("get client %q", id), err)
@@ -180,6 +183,9 @@ func (s *Store) readClient(ctx context.Context, id string) (*idp.Client, error) 
 // (WithClientCache).
 
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	if !idp.ValidID(id) {
+		return nil, fosite.ErrNotFound
+	}
 	c, err := s.clients.get(ctx, id, s.readClient)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fosite.ErrNotFound
