@@ -3,6 +3,7 @@ package idp
 import (
 	"context"
 	"errors"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -69,6 +70,12 @@ func (w *issWriter) WriteHeader(code int) {
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	w.Header().Set("Cache-Control", "no-store")
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); r.Method == http.MethodPost && mt != "application/x-www-form-urlencoded" {
+		// OIDC Core §3.1.2.1: a POSTed request is form-serialized. A multipart body would not be
+		// seen by ParseForm, and with it neither the duplicate nor the request-object checks.
+		s.renderError(w, r, http.StatusUnsupportedMediaType, "Invalid request", "Send the authorization request as a query or an application/x-www-form-urlencoded form.", "invalid_request")
+		return
+	}
 	if err := r.ParseForm(); err != nil {
 		s.renderError(w, r, http.StatusBadRequest, "Invalid request", "The authorization request could not be read.", "invalid_request")
 		return
@@ -332,8 +339,8 @@ func (s *Server) newUserSession(c *Client, u *User, ls *LoginSession, ar fosite.
 		grant = c.RefreshTokenLifespan
 	}
 	sess.GrantExpiresAt = now.Add(grant)
-	if c.Public {
-		sess.LoginSession = ls.IDHash
+	if c.BrowserBased() {
+		sess.LoginSession = ls.SID
 	}
 	return sess
 }

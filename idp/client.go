@@ -256,3 +256,9 @@ func isPrintableASCII(s string) bool {
 func ValidID(v string) bool {
 	return v != "" && len(v) <= 1024 && utf8.ValidString(v) && strings.IndexFunc(v, unicode.IsControl) < 0
 }
+
+// BrowserBased reports whether c is an app running in the browser: a public client that calls
+// the token endpoint from web origins (AllowedCORSOrigins). Its grants end with the sign-in
+// that made them (LO-02, RT-08); a native app (public, no web origins) keeps its grant for the
+// refresh lifetimes, as a confidential client does.
+func (c *Client) BrowserBased() bool { return c.Public && len(c.AllowedCORSOrigins) > 0 }

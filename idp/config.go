@@ -49,10 +49,11 @@ type Config struct {
 	VerifyLinkLifespan time.Duration
 	// ResetLinkLifespan is how long a password reset link works; default 30 min.
 	ResetLinkLifespan time.Duration
-	// AccountAnswerFloor: a registration or a password-reset request is answered no sooner than
-	// this after it arrived, so the database work that differs between a taken and a free
-	// address (an account and a link created, or not) does not show in the answer's timing
-	// (AN-03); default 100 ms, more than a hash and a few writes take. At most 2 s.
+	// AccountAnswerFloor: a registration (counted from its password hash, which both paths pay)
+	// or a password-reset request (from its arrival) is answered no sooner than this, so the
+	// database work that differs between a taken and a free address (an account and a link
+	// created, or not) does not show in the answer's timing (AN-03); default 100 ms, more than
+	// a few writes take. At most 2 s.
 	AccountAnswerFloor time.Duration
 
 	// Debug sends fosite's error_debug to clients. Tests only; never in production (SE-09).

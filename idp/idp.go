@@ -38,7 +38,10 @@ type User struct {
 // LoginSession is a server-side login, reached through an opaque cookie. Only the SHA-256 of the
 // cookie value is stored (IDHash).
 type LoginSession struct {
-	IDHash     string
+	IDHash string
+	// SID identifies the sign-in across the session-ID rotations of re-authentication by the
+	// same user in the same browser; empty at creation means IDHash.
+	SID        string
 	UserID     string
 	AuthTime   time.Time
 	AMR        []string
@@ -135,6 +138,8 @@ type Store interface {
 
 	CreateLoginSession(ctx context.Context, s *LoginSession) error
 	GetLoginSession(ctx context.Context, idHash string) (*LoginSession, error)
+	// GetLoginSessionBySID returns the current login session of a sign-in (LoginSession.SID).
+	GetLoginSessionBySID(ctx context.Context, sid string) (*LoginSession, error)
 	// TouchLoginSession sets LastSeenAt.
 	TouchLoginSession(ctx context.Context, idHash string, at time.Time) error
 	DeleteLoginSession(ctx context.Context, idHash string) error

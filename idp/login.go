@@ -34,7 +34,7 @@ func (s *Server) currentSession(ctx context.Context, r *http.Request) (*LoginSes
 		return nil, nil
 	}
 	now := time.Now()
-	if now.After(ls.ExpiresAt) || now.Sub(ls.LastSeenAt) > s.cfg.SessionIdleTimeout {
+	if !s.live(ls, now) {
 		return nil, nil
 	}
 	u, err := s.store.GetUser(ctx, ls.UserID)
@@ -49,19 +49,31 @@ func (s *Server) currentSession(ctx context.Context, r *http.Request) (*LoginSes
 	return ls, u
 }
 
+// live reports whether a login session is within its absolute and idle timeouts at now.
+func (s *Server) live(ls *LoginSession, now time.Time) bool {
+	return !now.After(ls.ExpiresAt) && now.Sub(ls.LastSeenAt) <= s.cfg.SessionIdleTimeout
+}
+
 // startSession ends the browser's previous session and starts a new one with a fresh ID, so a
 // planted session ID never becomes an authenticated one (SE-02).
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *User) error {
 	ctx := r.Context()
+	now := time.Now()
+	sid := randomToken(16)
 	if c, err := r.Cookie(s.cookieName(sessionCookie)); err == nil && c.Value != "" {
+		// The same person signing in again in this browser (prompt=login, max_age) continues
+		// the sign-in: the new session keeps its SID, so browser apps' grants bound to it live
+		// on (LO-02). Another user, or an ended session, starts a new sign-in.
+		if old, err := s.store.GetLoginSession(ctx, hashID(c.Value)); err == nil && old.UserID == u.ID && s.live(old, now) {
+			sid = old.SID
+		}
 		if err := s.store.DeleteLoginSession(ctx, hashID(c.Value)); err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
 	}
 	id := randomToken(32)
-	now := time.Now()
 	if err := s.store.CreateLoginSession(ctx, &LoginSession{
-		IDHash: hashID(id), UserID: u.ID, AuthTime: now, AMR: []string{"pwd"},
+		IDHash: hashID(id), SID: sid, UserID: u.ID, AuthTime: now, AMR: []string{"pwd"},
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.SessionAbsoluteTimeout),
 	}); err != nil {
 		return err

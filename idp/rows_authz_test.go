@@ -630,3 +630,22 @@ func TestRequestObjectsRefused_AUTHZ12(t *testing.T) {
 		t.Errorf("the provider fetched request_uri: %d plain and %d TLS canary hits, want none", n, m)
 	}
 }
+
+// TestMultipartAuthorize_AUTHZ12: an authorization request POSTed as multipart/form-data (which
+// the form parser would not read, and so neither the duplicate-parameter nor the request-object
+// checks) is refused with 415 and a page, never processed.
+func TestMultipartAuthorize_AUTHZ12(t *testing.T) {
+	h := sqliteHarness(t)
+	c, _ := h.confidential()
+	body := "--b\r\nContent-Disposition: form-data; name=\"request_uri\"\r\n\r\nhttps://canary.evil.example/x\r\n--b--\r\n"
+	req, _ := http.NewRequest(http.MethodPost, h.issuer+"/oauth2/authorize?response_type=code&state=state-multipart&client_id="+c.ID, strings.NewReader(body))
+	req.Header.Set("Content-Type", "multipart/form-data; boundary=b")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType || resp.Header.Get("Location") != "" {
+		t.Fatalf("multipart authorization request: %d %q, want 415 and no redirect", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}

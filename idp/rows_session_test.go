@@ -546,18 +546,27 @@ func TestSessionIDs_SE03(t *testing.T) {
 	}
 }
 
-// TestPublicGrantFollowsSession_RT08_SE04: a public client's refresh token works while the
-// sign-in it came from lives, and a refresh keeps that sign-in alive (it is the person using
-// the app); once the session has been idle past the timeout the refresh gets invalid_grant. A
-// confidential client's grant from the same session is not bound to it.
+// TestPublicGrantFollowsSession_RT08_SE04: a browser app's (public, with web origins) refresh
+// token works while the sign-in it came from lives; a refresh does not keep that sign-in alive
+// (an app refreshing in the background must not keep the browser signed in for every other
+// client); once the session has been idle past the timeout the refresh gets invalid_grant. A
+// confidential client's grant and a native app's (public, no web origins) from the same session
+// are not bound to it.
 func TestPublicGrantFollowsSession_RT08_SE04(t *testing.T) {
 	const idle = time.Hour
 	h := sqliteHarness(t, withSessionConfig(func(c *idp.Config) { c.SessionIdleTimeout = idle }))
 	spa := h.public()
+	native := h.public(func(c *idp.Client) {
+		c.AllowedCORSOrigins = nil
+		c.RedirectURIs = []string{"http://127.0.0.1/native-cb"}
+	})
 	web, secret := h.confidential()
 	h.user("rt08@example.com")
 	b, cookie := h.httpSession(t, "rt08@example.com")
 	spaTok := h.sessTokens(b, h.oauthConfig(spa, "", "openid", "offline_access"), "rt08@example.com")
+	nativeCfg := h.oauthConfig(native, "", "openid", "offline_access")
+	nativeCfg.RedirectURL = "http://127.0.0.1/native-cb"
+	nativeTok := h.sessTokens(b, nativeCfg, "rt08@example.com")
 	webTok := h.sessTokens(b, h.oauthConfig(web, secret, "openid", "offline_access"), "rt08@example.com")
 	age := func(by time.Duration) {
 		t.Helper()
@@ -565,13 +574,13 @@ func TestPublicGrantFollowsSession_RT08_SE04(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	age(idle - time.Minute) // nearly idle: a refresh is activity
+	age(idle - time.Minute)
 	status, m := h.sessRefresh(spa, "", spaTok.RefreshToken, nil)
 	if status != http.StatusOK {
 		t.Fatalf("SPA refresh in a live session: %d %v", status, m)
 	}
-	if ls, err := h.store.GetLoginSession(t.Context(), sessionHash(cookie)); err != nil || time.Since(ls.LastSeenAt) > time.Minute {
-		t.Fatalf("the refresh did not count as activity: %+v %v", ls, err)
+	if ls, err := h.store.GetLoginSession(t.Context(), sessionHash(cookie)); err != nil || time.Since(ls.LastSeenAt) < idle-2*time.Minute {
+		t.Fatalf("the refresh counted as activity on the sign-in: %+v %v", ls, err)
 	}
 	age(idle + time.Minute)
 	status, m = h.sessRefresh(spa, "", m["refresh_token"].(string), nil)
@@ -579,6 +588,40 @@ func TestPublicGrantFollowsSession_RT08_SE04(t *testing.T) {
 	if status, m := h.sessRefresh(web, secret, webTok.RefreshToken, nil); status != http.StatusOK {
 		t.Errorf("confidential client's refresh: %d %v, want 200", status, m)
 	}
+	if status, m := h.sessRefresh(native, "", nativeTok.RefreshToken, nil); status != http.StatusOK {
+		t.Errorf("native app's refresh: %d %v, want 200", status, m)
+	}
+}
+
+// TestReauthenticationKeepsBrowserGrant_LO02: signing in again in the same browser (prompt=login
+// from another client) rotates the session ID but continues the sign-in, so a browser app's
+// refresh token keeps working; a different person signing in in that browser starts a new
+// sign-in, and the first person's browser-app grant ends with hers.
+func TestReauthenticationKeepsBrowserGrant_LO02(t *testing.T) {
+	h := sqliteHarness(t)
+	spa := h.public()
+	h.user("alice@example.com")
+	h.user("bob@example.com")
+	b, cookie := h.httpSession(t, "alice@example.com")
+	spaTok := h.sessTokens(b, h.oauthConfig(spa, "", "openid", "offline_access"), "alice@example.com")
+	other := h.public()
+	loc, err := b.authorize(h.oauthConfig(other, "", "openid").AuthCodeURL("state-reauth-1", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("prompt", "login")), "alice@example.com", testPassword)
+	if err != nil || loc.Query().Get("code") == "" {
+		t.Fatalf("re-authentication with prompt=login: %v %v", loc, err)
+	}
+	if _, err := h.store.GetLoginSession(t.Context(), sessionHash(cookie)); !errors.Is(err, idp.ErrNotFound) {
+		t.Fatalf("the session ID did not rotate at re-authentication: %v", err)
+	}
+	status, m := h.sessRefresh(spa, "", spaTok.RefreshToken, nil)
+	if status != http.StatusOK {
+		t.Fatalf("SPA refresh after re-authentication: %d %v, want 200", status, m)
+	}
+	rt := m["refresh_token"].(string)
+	if ok, r, body := b.login("bob@example.com", testPassword); !ok {
+		t.Fatalf("bob signs in in alice's browser: %d %s", r.StatusCode, trim([]byte(body)))
+	}
+	status, m = h.sessRefresh(spa, "", rt, nil)
+	wantInvalidGrant(t, "alice's SPA refresh after bob signed in in her browser", status, m)
 }
 
 // TestSessionTimeouts_SE04 ends sessions by each timeout. Idle: a session last seen longer ago

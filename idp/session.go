@@ -20,9 +20,9 @@ type Session struct {
 	// GrantExpiresAt is the absolute end of the grant: no refresh token of this grant lives past
 	// it, however often it rotates (RT-04). Zero means no cap beyond the refresh lifespan.
 	GrantExpiresAt time.Time `json:"grant_expires_at,omitzero"`
-	// LoginSession is the ID hash of the login session that authorized a public client's grant:
-	// its refresh tokens work only while that session lives (LO-02, RT-08). Empty for other
-	// clients, whose grants outlive the browser session they began in.
+	// LoginSession is the SID of the sign-in that authorized a browser app's grant
+	// (Client.BrowserBased): its refresh tokens work only while that sign-in lives (LO-02,
+	// RT-08). Empty for other clients, whose grants outlive the browser session they began in.
 	LoginSession string `json:"login_session,omitempty"`
 }
 

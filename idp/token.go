@@ -55,6 +55,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			if errors.Is(err, fosite.ErrInvalidGrant) {
 				s.revokeGrant(ctx, ar.GetID())
 			}
+			if errors.Is(err, fosite.ErrTemporarilyUnavailable) && ar.GetGrantTypes().ExactOne("authorization_code") {
+				// fosite has already spent the code's PKCE record: a retry cannot succeed, so
+				// promise none (server_error, no Retry-After).
+				err = fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+			}
 			s.writeAccessError(w, r, ar, err)
 			return
 		}
@@ -74,10 +79,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkGrant answers invalid_grant when the user a grant was issued to is gone or disabled, or
-// when the grant is a public client's and the login session that authorized it has ended (the
-// user signed out, or it timed out): a browser app's refresh tokens end with the sign-in they
-// came from (LO-02, RT-08). A refresh counts as activity on that session. Storage failures are
-// temporarily_unavailable (503).
+// when the grant is a browser app's and the sign-in that authorized it has ended (the user
+// signed out, or it timed out): its refresh tokens end with the sign-in they came from (LO-02,
+// RT-08). A refresh does not count as activity on the sign-in: an app refreshing in the
+// background must not keep the browser signed in for every other client (SE-04). Storage
+// failures are temporarily_unavailable (503).
 func (s *Server) checkGrant(ctx context.Context, sess *Session) error {
 	gone := fosite.ErrInvalidGrant.WithHint("The grant is no longer valid.")
 	if sess == nil || sess.DefaultSession == nil {
@@ -93,7 +99,7 @@ func (s *Server) checkGrant(ctx context.Context, sess *Session) error {
 	if sess.LoginSession == "" {
 		return nil
 	}
-	ls, err := s.store.GetLoginSession(ctx, sess.LoginSession)
+	ls, err := s.store.GetLoginSessionBySID(ctx, sess.LoginSession)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return gone.WithHint("The sign-in this grant came from has ended.")
@@ -101,13 +107,8 @@ func (s *Server) checkGrant(ctx context.Context, sess *Session) error {
 		return fosite.ErrTemporarilyUnavailable.WithWrap(err).WithDebug(err.Error())
 	}
 	now := time.Now()
-	if ls.UserID != u.ID || now.After(ls.ExpiresAt) || now.Sub(ls.LastSeenAt) > s.cfg.SessionIdleTimeout {
+	if ls.UserID != u.ID || !s.live(ls, now) {
 		return gone.WithHint("The sign-in this grant came from has ended.")
-	}
-	if now.Sub(ls.LastSeenAt) > sessionTouchInterval {
-		if err := s.store.TouchLoginSession(ctx, ls.IDHash, now); err != nil {
-			s.log.Warn("touch login session", "err", err)
-		}
 	}
 	return nil
 }

@@ -148,34 +148,50 @@ func (s *Store) CreateLoginSession(ctx context.Context, ls *idp.LoginSession) er
 	if ls.LastSeenAt.IsZero() {
 		ls.LastSeenAt = ls.CreatedAt
 	}
+	if ls.SID == "" {
+		ls.SID = ls.IDHash
+	}
 	_, err := s.q(ctx).ExecContext(ctx, s.rebind(
-		"INSERT INTO login_sessions (id_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at) "+
-			"VALUES (?, ?, ?, ?, ?, ?, ?)"),
-		ls.IDHash, ls.UserID, millis(ls.AuthTime), encodeList(ls.AMR),
+		"INSERT INTO login_sessions (id_hash, sid, user_id, auth_time, amr, created_at, last_seen_at, expires_at) "+
+			"VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+		ls.IDHash, ls.SID, ls.UserID, millis(ls.AuthTime), encodeList(ls.AMR),
 		millis(ls.CreatedAt), millis(ls.LastSeenAt), millis(ls.ExpiresAt))
 	return domainErr("create login session", err)
 }
 
-// GetLoginSession returns the login session; idp.ErrNotFound if there is none. It does not
-// check expiry: the caller applies the idle and absolute timeouts.
-func (s *Store) GetLoginSession(ctx context.Context, idHash string) (*idp.LoginSession, error) {
+// loginSessionColumns are read by scanLoginSession, in its order.
+const loginSessionColumns = "id_hash, sid, user_id, auth_time, amr, created_at, last_seen_at, expires_at"
+
+func scanLoginSession(row interface{ Scan(...any) error }) (*idp.LoginSession, error) {
 	var (
 		ls                                         idp.LoginSession
 		amr                                        string
 		authTime, createdAt, lastSeenAt, expiresAt int64
 	)
-	err := s.q(ctx).QueryRowxContext(ctx, s.rebind(
-		"SELECT id_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at FROM login_sessions WHERE id_hash = ?"),
-		idHash).Scan(&ls.IDHash, &ls.UserID, &authTime, &amr, &createdAt, &lastSeenAt, &expiresAt)
-	if err != nil {
+	if err := row.Scan(&ls.IDHash, &ls.SID, &ls.UserID, &authTime, &amr, &createdAt, &lastSeenAt, &expiresAt); err != nil {
 		return nil, domainErr("get login session", err)
 	}
+	var err error
 	if ls.AMR, err = decodeList(amr); err != nil {
 		return nil, fmt.Errorf("get login session: %w", err)
 	}
 	ls.AuthTime, ls.CreatedAt = fromMillis(authTime), fromMillis(createdAt)
 	ls.LastSeenAt, ls.ExpiresAt = fromMillis(lastSeenAt), fromMillis(expiresAt)
 	return &ls, nil
+}
+
+// GetLoginSessionBySID returns the newest login session of a sign-in; idp.ErrNotFound if it has
+// none. Like GetLoginSession it does not check expiry.
+func (s *Store) GetLoginSessionBySID(ctx context.Context, sid string) (*idp.LoginSession, error) {
+	return scanLoginSession(s.q(ctx).QueryRowxContext(ctx, s.rebind(
+		"SELECT "+loginSessionColumns+" FROM login_sessions WHERE sid = ? ORDER BY last_seen_at DESC LIMIT 1"), sid))
+}
+
+// GetLoginSession returns the login session; idp.ErrNotFound if there is none. It does not
+// check expiry: the caller applies the idle and absolute timeouts.
+func (s *Store) GetLoginSession(ctx context.Context, idHash string) (*idp.LoginSession, error) {
+	return scanLoginSession(s.q(ctx).QueryRowxContext(ctx, s.rebind(
+		"SELECT "+loginSessionColumns+" FROM login_sessions WHERE id_hash = ?"), idHash))
 }
 
 // TouchLoginSession sets the session's LastSeenAt; idp.ErrNotFound if there is no session.

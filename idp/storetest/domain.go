@@ -346,6 +346,20 @@ func testLoginSessions(t *testing.T, f Factory) {
 	}
 	wantErr(t, "TouchLoginSession(unknown)", st.TouchLoginSession(ctx, "nope", seen), idp.ErrNotFound)
 
+	// SID: empty at creation means the ID hash; a later session of the same sign-in shares it,
+	// and GetLoginSessionBySID finds the one seen last.
+	if got.SID != "hash-1" {
+		t.Errorf("SID of a session created without one = %q, want its IDHash", got.SID)
+	}
+	later := &idp.LoginSession{IDHash: "hash-2", SID: "hash-1", UserID: alice.ID, CreatedAt: seen.Add(time.Minute), ExpiresAt: now.Add(time.Hour)}
+	wantErr(t, "CreateLoginSession(same SID)", st.CreateLoginSession(ctx, later), nil)
+	if got, err := st.GetLoginSessionBySID(ctx, "hash-1"); err != nil || got.IDHash != "hash-2" || got.SID != "hash-1" {
+		t.Errorf("GetLoginSessionBySID = %+v, %v; want the later session hash-2", got, err)
+	}
+	_, err = st.GetLoginSessionBySID(ctx, "no-such-sid")
+	wantErr(t, "GetLoginSessionBySID(unknown)", err, idp.ErrNotFound)
+	wantErr(t, "DeleteLoginSession(hash-2)", st.DeleteLoginSession(ctx, "hash-2"), nil)
+
 	wantErr(t, "DeleteLoginSession", st.DeleteLoginSession(ctx, "hash-1"), nil)
 	_, err = st.GetLoginSession(ctx, "hash-1")
 	wantErr(t, "GetLoginSession(deleted)", err, idp.ErrNotFound)
