@@ -18,7 +18,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -34,44 +33,18 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-id/gatehouse/idp"
+	"github.com/gatehouse-id/gatehouse/internal/database/dbtest"
 )
 
 // browserTimeout bounds each test's browser: every action of the test runs within it.
 const browserTimeout = 60 * time.Second
-
-// chromiumCandidates are the browsers newBrowser looks for, in order.
-var chromiumCandidates = []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"}
-
-// browserRequired reports whether GATEHOUSE_TEST_REQUIRE (a comma-separated list) names "browser".
-func browserRequired() bool {
-	for s := range strings.SplitSeq(os.Getenv("GATEHOUSE_TEST_REQUIRE"), ",") {
-		if strings.EqualFold(strings.TrimSpace(s), "browser") {
-			return true
-		}
-	}
-	return false
-}
 
 // newBrowser starts a headless Chromium with a fresh profile for one test and returns the context
 // of its tab. The browser ends at cleanup and after browserTimeout. Without Chromium the test
 // skips, or fails when GATEHOUSE_TEST_REQUIRE names "browser".
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	path := ""
-	for _, c := range chromiumCandidates {
-		if p, err := exec.LookPath(c); err == nil {
-			path = p
-			break
-		}
-	}
-	if path == "" {
-		if browserRequired() {
-			t.Fatalf("no Chromium found (looked for %s), and GATEHOUSE_TEST_REQUIRE=%q requires the browser tests",
-				strings.Join(chromiumCandidates, ", "), os.Getenv("GATEHOUSE_TEST_REQUIRE"))
-		}
-		t.Skipf("no Chromium found (looked for %s): skipping; set GATEHOUSE_TEST_REQUIRE=browser to fail instead",
-			strings.Join(chromiumCandidates, ", "))
-	}
+	path := dbtest.Chromium(t)
 	profile := t.TempDir()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], // headless, no-first-run, disable-background-networking, disable-sync, …
 		chromedp.ExecPath(path),

@@ -253,10 +253,8 @@ func testRedisURL(t *testing.T) string {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil {
-		for s := range strings.SplitSeq(os.Getenv("GATEHOUSE_TEST_REQUIRE"), ",") {
-			if strings.EqualFold(strings.TrimSpace(s), "redis") {
-				t.Fatalf("no Redis at GATEHOUSE_TEST_REDIS_URL (%v), and GATEHOUSE_TEST_REQUIRE requires it", err)
-			}
+		if dbtest.Required("redis") {
+			t.Fatalf("no Redis at GATEHOUSE_TEST_REDIS_URL (%v), and GATEHOUSE_TEST_REQUIRE requires it", err)
 		}
 		t.Skipf("no Redis (%v): set GATEHOUSE_TEST_REDIS_URL", err)
 	}

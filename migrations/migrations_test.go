@@ -20,7 +20,7 @@ import (
 func TestConcurrentUpPostgres(t *testing.T) {
 	admin := os.Getenv(dbtest.EnvDatabaseURL)
 	if admin == "" {
-		if strings.Contains(os.Getenv(dbtest.EnvRequire), "postgres") {
+		if dbtest.Required("postgres") {
 			t.Fatalf("%s is not set but %s requires postgres", dbtest.EnvDatabaseURL, dbtest.EnvRequire)
 		}
 		t.Skipf("%s is not set: skipping the PostgreSQL test (GATEHOUSE_TEST_REQUIRE=postgres makes this fail)", dbtest.EnvDatabaseURL)

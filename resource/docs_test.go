@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/gatehouse-id/gatehouse/internal/database/dbtest"
 	"github.com/gatehouse-id/gatehouse/resource"
 )
 
@@ -68,22 +68,10 @@ func TestDocsAssetsFromTheBinary(t *testing.T) {
 }
 
 // TestDocsRenderUnderCSP loads /docs in headless Chromium: the API renders (operation names
-// appear) with no Content-Security-Policy violation and no request to another origin. Skips
-// without Chromium unless GATEHOUSE_TEST_REQUIRE names "browser".
+// appear) with no Content-Security-Policy violation and no request to another origin. Without
+// Chromium it skips, or fails when GATEHOUSE_TEST_REQUIRE names "browser" (dbtest.Chromium).
 func TestDocsRenderUnderCSP(t *testing.T) {
-	path := ""
-	for _, c := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(c); err == nil {
-			path = p
-			break
-		}
-	}
-	if path == "" {
-		if strings.Contains(os.Getenv("GATEHOUSE_TEST_REQUIRE"), "browser") {
-			t.Fatal("no Chromium found")
-		}
-		t.Skip("no Chromium found")
-	}
+	path := dbtest.Chromium(t)
 	e := newEnv(t)
 	profile := t.TempDir()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,

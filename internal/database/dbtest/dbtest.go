@@ -96,15 +96,16 @@ func postgresURL(t testing.TB) string {
 	if u := os.Getenv(EnvDatabaseURL); u != "" {
 		return u
 	}
-	if required("postgres") {
+	if Required("postgres") {
 		t.Fatalf("%s is unset but %s=%q requires postgres", EnvDatabaseURL, EnvRequire, os.Getenv(EnvRequire))
 	}
 	t.Skipf("%s is unset: skipping PostgreSQL", EnvDatabaseURL)
 	return ""
 }
 
-// required reports whether GATEHOUSE_TEST_REQUIRE names service.
-func required(service string) bool {
+// Required reports whether GATEHOUSE_TEST_REQUIRE (a comma-separated list) names service: a
+// test that cannot run without it then fails instead of skipping.
+func Required(service string) bool {
 	for s := range strings.SplitSeq(os.Getenv(EnvRequire), ",") {
 		if strings.EqualFold(strings.TrimSpace(s), service) {
 			return true
