@@ -557,9 +557,8 @@ func (s *Server) inTx(ctx context.Context, fn func(ctx context.Context) error) e
 
 // handlePasswordPage shows the password change form to a signed-in user.
 func (s *Server) handlePasswordPage(w http.ResponseWriter, r *http.Request) {
-	_, u := s.currentSession(r.Context(), r)
+	u := s.signedIn(w, r)
 	if u == nil {
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
 	s.formPage(w, r, http.StatusOK, "password.html", "Change your password", map[string]any{"Email": u.Email})
@@ -571,9 +570,8 @@ func (s *Server) handlePasswordPage(w http.ResponseWriter, r *http.Request) {
 // new session.
 func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	_, u := s.currentSession(ctx, r)
+	u := s.signedIn(w, r)
 	if u == nil {
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
 	if !s.readForm(w, r) {

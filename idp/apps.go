@@ -33,9 +33,8 @@ const dateLayout = "2 January 2006"
 // authorization endpoint (safeReturnTo, SE-07), and lands on the home page, which links here.
 func (s *Server) handleAppsPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	_, u := s.currentSession(ctx, r)
+	u := s.signedIn(w, r)
 	if u == nil {
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
 	apps, err := s.connectedApps(ctx, u.ID)
@@ -85,9 +84,8 @@ func (s *Server) connectedApps(ctx context.Context, userID string) ([]appView, e
 // about other clients.
 func (s *Server) handleAppsRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	_, u := s.currentSession(ctx, r)
+	u := s.signedIn(w, r)
 	if u == nil {
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
 	if !s.readForm(w, r) {

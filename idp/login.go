@@ -93,10 +93,19 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
+// signedIn returns the signed-in user, or sends the browser to the login page (303) and returns
+// nil: the account pages need a session.
+func (s *Server) signedIn(w http.ResponseWriter, r *http.Request) *User {
 	_, u := s.currentSession(r.Context(), r)
 	if u == nil {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
+	}
+	return u
+}
+
+func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
+	u := s.signedIn(w, r)
+	if u == nil {
 		return
 	}
 	s.render(w, r, http.StatusOK, "message.html", map[string]any{
